@@ -1,0 +1,64 @@
+"""Building blocks shared by the model families: checked inputs and regularized layers."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import keras
+
+from l2zoo.presets import Preset
+
+
+def check_input(family: str, input_shape: Any, num_classes: Any) -> tuple[int, ...]:
+    """`input_shape` (without the batch axis) as a tuple of positive ints, or a ValueError."""
+    try:
+        shape = tuple(operator.index(size) for size in input_shape)
+    except TypeError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ValueError(
+            f"{family}: input_shape must be a non-empty tuple of positive integers without "
+            f"the batch axis, such as (28, 28, 1); got {input_shape!r}"
+        )
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"{family}: num_classes must be an integer >= 2; got {num_classes!r}")
+    return shape
+
+
+def dense_regularizers(preset: Preset) -> dict[str, Any]:
+    """Keyword arguments that regularize a Dense, Conv or attention layer as the preset says."""
+    return {
+        "kernel_regularizer": preset.regularizer("kernel"),
+        "bias_regularizer": preset.regularizer("bias"),
+    }
+
+
+def norm_regularizers(preset: Preset) -> dict[str, Any]:
+    """Keyword arguments that regularize a BatchNormalization or LayerNormalization layer."""
+    return {
+        "gamma_regularizer": preset.regularizer("norm"),
+        "beta_regularizer": preset.regularizer("norm"),
+    }
+
+
+def normalized(
+    x: Any, layer: keras.layers.Layer, preset: Preset, activation: str | None = None
+) -> Any:
+    """layer -> BatchNormalization (when the preset asks) -> activation (when given)."""
+    x = layer(x)
+    if preset.batchnorm:
+        x = keras.layers.BatchNormalization(**norm_regularizers(preset))(x)
+    return keras.layers.Activation(activation)(x) if activation else x
+
+
+def dropout(x: Any, preset: Preset) -> Any:
+    """Dropout at the preset's rate, or nothing when the rate is 0."""
+    return keras.layers.Dropout(preset.dropout)(x) if preset.dropout else x
+
+
+def classifier(x: Any, num_classes: int, preset: Preset) -> Any:
+    """The regularized Dense softmax head over the classes."""
+    return keras.layers.Dense(
+        num_classes, activation="softmax", name="classifier", **dense_regularizers(preset)
+    )(x)

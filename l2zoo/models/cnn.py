@@ -1,0 +1,56 @@
+"""Convolutional network for images (2-D) and flat feature vectors (1-D)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from l2zoo.models.blocks import check_input, classifier, dense_regularizers, dropout, normalized
+from l2zoo.presets import Preset, load_preset
+
+
+def build_cnn(
+    input_shape: tuple[int, ...] = (28, 28, 1),
+    num_classes: int = 10,
+    preset: str | Path | Preset = "none",
+    *,
+    filters: tuple[int, ...] = (32, 64),
+    kernel_size: int = 3,
+    **overrides: Any,
+) -> keras.Model:
+    """Per entry of `filters`: Conv -> BatchNorm? -> ReLU -> MaxPool; Flatten -> Dropout? -> softmax
+
+    Images `(height, width[, channels])` use Conv2D; a flat `(features,)` input is read as a
+    one-channel sequence with Conv1D. Batch norm sits between each convolution and its
+    activation; dropout comes once, before the classifier, as in the Keras MNIST convnet.
+    """
+    shape = check_input("build_cnn", input_shape, num_classes)
+    if len(shape) > 3:
+        raise ValueError(
+            f"build_cnn: input_shape must be (features,), (height, width) or "
+            f"(height, width, channels); got {input_shape!r}"
+        )
+    preset = load_preset(preset, **overrides)
+    conv, pool = (
+        (keras.layers.Conv1D, keras.layers.MaxPooling1D)
+        if len(shape) == 1
+        else (keras.layers.Conv2D, keras.layers.MaxPooling2D)
+    )
+    inputs = keras.Input(shape)
+    x = inputs
+    if len(shape) in (1, 2):
+        x = keras.layers.Reshape((*shape, 1))(x)
+    for width in filters:
+        layer = conv(
+            width,
+            kernel_size,
+            padding="same",
+            use_bias=not preset.batchnorm,
+            **dense_regularizers(preset),
+        )
+        x = normalized(x, layer, preset, "relu")
+        x = pool(2, padding="same")(x)
+    x = dropout(keras.layers.Flatten()(x), preset)
+    return keras.Model(inputs, classifier(x, num_classes, preset), name="cnn")

@@ -1,0 +1,97 @@
+"""A small Vision Transformer (ViT) for images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from l2zoo.models.blocks import (
+    check_input,
+    classifier,
+    dense_regularizers,
+    dropout,
+    norm_regularizers,
+    normalized,
+)
+from l2zoo.presets import Preset, load_preset
+
+
+@keras.saving.register_keras_serializable(package="l2zoo")
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned vector per token position: ``x + E`` with E of shape (tokens, dim)."""
+
+    def __init__(self, embeddings_regularizer: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.position_embedding = self.add_weight(
+            name="position_embedding",
+            shape=tuple(input_shape[1:]),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            regularizer=self.embeddings_regularizer,
+        )
+
+    def call(self, inputs: Any) -> Any:
+        return inputs + self.position_embedding
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "embeddings_regularizer": keras.regularizers.serialize(self.embeddings_regularizer),
+        }
+
+
+def build_transformer(
+    input_shape: tuple[int, ...] = (28, 28, 1),
+    num_classes: int = 10,
+    preset: str | Path | Preset = "none",
+    *,
+    patch_size: int = 4,
+    dim: int = 64,
+    depth: int = 4,
+    num_heads: int = 4,
+    mlp_dim: int = 128,
+    **overrides: Any,
+) -> keras.Model:
+    """Patch embedding -> position embedding -> `depth` pre-norm encoder blocks -> mean -> softmax.
+
+    Each block is ``x + Dropout?(MHA(LN(x)))`` then ``x + Dropout?(MLP(LN(x)))``; dropout also
+    acts on the attention weights and before the classifier. Batch norm, when the preset asks,
+    follows the patch-embedding convolution (layer norm stays in the blocks).
+    """
+    shape = check_input("build_transformer", input_shape, num_classes)
+    if len(shape) not in (2, 3) or shape[0] % patch_size or shape[1] % patch_size:
+        raise ValueError(
+            f"build_transformer: input_shape must be an image (height, width[, channels]) whose "
+            f"sides are multiples of patch_size={patch_size}; got {input_shape!r}"
+        )
+    if dim % num_heads:
+        raise ValueError(
+            f"build_transformer: dim={dim} must be a multiple of num_heads={num_heads}"
+        )
+    preset = load_preset(preset, **overrides)
+    regularized = dense_regularizers(preset)
+    inputs = keras.Input(shape)
+    x = keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 2 else inputs
+    patches = keras.layers.Conv2D(
+        dim, patch_size, strides=patch_size, name="patch_embedding", **regularized
+    )
+    x = normalized(x, patches, preset)
+    x = keras.layers.Reshape(((shape[0] // patch_size) * (shape[1] // patch_size), dim))(x)
+    x = PositionEmbedding(preset.regularizer("embedding"))(x)
+    for _ in range(depth):
+        h = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
+        h = keras.layers.MultiHeadAttention(
+            num_heads, dim // num_heads, dropout=preset.dropout, **regularized
+        )(h, h)
+        x = keras.layers.Add()([x, dropout(h, preset)])
+        h = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
+        h = keras.layers.Dense(mlp_dim, activation="gelu", **regularized)(h)
+        h = keras.layers.Dense(dim, **regularized)(dropout(h, preset))
+        x = keras.layers.Add()([x, dropout(h, preset)])
+    x = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
+    x = dropout(keras.layers.GlobalAveragePooling1D()(x), preset)
+    return keras.Model(inputs, classifier(x, num_classes, preset), name="transformer")

@@ -1,0 +1,219 @@
+"""Regularizer presets: named bundles of penalty, weight decay, dropout and batch norm.
+
+A preset is data, one TOML file in the top-level ``presets/`` folder (shipped in the
+package as ``l2zoo.preset_files``). This module loads and checks it, merges per-call
+overrides and makes the Keras objects it implies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import keras
+
+REGULARIZERS = ("none", "l1", "l2", "elasticnet")
+PARAMETER_GROUPS = ("kernel", "bias", "norm", "embedding")
+OPTIMIZERS = {
+    "sgd": keras.optimizers.SGD,
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+}
+# Keras variable names of each parameter group; weight decay skips the groups a preset
+# does not apply to (matched by `optimizer.exclude_from_weight_decay` on `variable.name`).
+_GROUP_VARIABLE_NAMES = {
+    "kernel": ("kernel",),
+    "bias": ("bias",),
+    "norm": ("gamma", "beta"),
+    "embedding": ("position_embedding",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A validated regularization setting; build one with `load_preset` or `Preset(...)`.
+
+    The penalty kind follows from the strengths: l1 only is L1, l2 only is L2, both is
+    ElasticNet, neither is none. `weight_decay` is decoupled decay applied by the optimizer.
+    """
+
+    name: str = "custom"
+    description: str = ""
+    l1: float = 0.0
+    l2: float = 0.0
+    apply_to: tuple[str, ...] = ("kernel",)
+    dropout: float = 0.0
+    batchnorm: bool = False
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        def fail(field: str, expected: str) -> None:
+            raise ValueError(
+                f"preset {self.name!r}: {field} must be {expected}; got {getattr(self, field)!r}"
+            )
+
+        for field in ("l1", "l2", "weight_decay", "learning_rate", "dropout"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                fail(field, "a number")
+            if not math.isfinite(value) or value < 0:
+                fail(field, "a finite number >= 0")
+            object.__setattr__(self, field, float(value))
+        if not self.dropout < 1:
+            fail("dropout", "in [0, 1)")
+        if not self.learning_rate > 0:
+            fail("learning_rate", "> 0")
+        if not isinstance(self.batchnorm, bool):
+            fail("batchnorm", "true or false")
+        if self.optimizer not in OPTIMIZERS:
+            fail("optimizer", f"one of {sorted(OPTIMIZERS)}")
+        if self.optimizer == "adamw" and self.weight_decay == 0:
+            fail("weight_decay", "> 0 with optimizer 'adamw' (use 'adam' for no decay)")
+        groups = (self.apply_to,) if isinstance(self.apply_to, str) else self.apply_to
+        if (
+            not isinstance(groups, list | tuple)
+            or not groups
+            or not set(groups) <= set(PARAMETER_GROUPS)
+        ):
+            fail("apply_to", f"a non-empty list drawn from {list(PARAMETER_GROUPS)}")
+        object.__setattr__(self, "apply_to", tuple(g for g in PARAMETER_GROUPS if g in groups))
+
+    @property
+    def regularizer_kind(self) -> str:
+        """'none', 'l1', 'l2' or 'elasticnet', from which strengths are non-zero."""
+        return {(False, False): "none", (True, False): "l1", (False, True): "l2"}.get(
+            (self.l1 > 0, self.l2 > 0), "elasticnet"
+        )
+
+    def replace(self, **overrides: Any) -> Preset:
+        """A copy with some fields changed, e.g. ``preset.replace(l2=3e-4, dropout=0.2)``."""
+        unknown = sorted(set(overrides) - _field_names())
+        if unknown:
+            raise ValueError(
+                f"preset {self.name!r}: unknown field(s) {unknown}; "
+                f"valid fields: {sorted(_field_names() - {'name'})}"
+            )
+        return dataclasses.replace(self, **overrides)
+
+    def regularizer(self, group: str = "kernel") -> keras.regularizers.Regularizer | None:
+        """The Keras regularizer for one parameter group, or None where none applies.
+
+        ``L2(l)`` adds ``l * sum(w**2)``, ``L1(l)`` adds ``l * sum(|w|)``, ``L1L2`` both.
+        """
+        if group not in PARAMETER_GROUPS:
+            raise ValueError(
+                f"unknown parameter group {group!r}; expected one of {PARAMETER_GROUPS}"
+            )
+        kind = self.regularizer_kind
+        if group not in self.apply_to or kind == "none":
+            return None
+        if kind == "l1":
+            return keras.regularizers.L1(self.l1)
+        if kind == "l2":
+            return keras.regularizers.L2(self.l2)
+        return keras.regularizers.L1L2(l1=self.l1, l2=self.l2)
+
+    def make_optimizer(self) -> keras.optimizers.Optimizer:
+        """A fresh optimizer whose decoupled weight decay reaches only `apply_to` groups.
+
+        Keras does not save these exclusions with a model, so compile a loaded model with a
+        new `make_optimizer()` rather than the optimizer restored from the file.
+        """
+        kwargs: dict[str, float] = {"learning_rate": self.learning_rate}
+        if self.weight_decay:
+            kwargs["weight_decay"] = self.weight_decay
+        optimizer = OPTIMIZERS[self.optimizer](**kwargs)
+        # Keras matches these against `variable.name`, which is "gamma" on JAX and PyTorch
+        # but "layer/gamma:0" on TensorFlow: match the last path component on both.
+        skipped = [
+            rf"(^|/){name}(:\d+)?$"
+            for group, names in _GROUP_VARIABLE_NAMES.items()
+            if group not in self.apply_to
+            for name in names
+        ]
+        optimizer.exclude_from_weight_decay(var_names=skipped)
+        return optimizer
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as in a preset file (with the derived `regularizer` kind)."""
+        data = dataclasses.asdict(self)
+        data["apply_to"] = list(self.apply_to)
+        data["regularizer"] = self.regularizer_kind
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], name: str = "custom") -> Preset:
+        """Build from preset-file data; a stated `regularizer` kind must match the strengths."""
+        data = dict(data)
+        name = data.pop("name", name)
+        kind = data.pop("regularizer", None)
+        unknown = sorted(set(data) - _field_names())
+        if unknown:
+            raise ValueError(
+                f"preset {name!r}: unknown key(s) {unknown}; valid keys: "
+                f"{sorted(_field_names() - {'name'} | {'regularizer'})}"
+            )
+        preset = cls(name=name, **data)
+        if kind is not None and kind != preset.regularizer_kind:
+            if kind not in REGULARIZERS:
+                raise ValueError(
+                    f"preset {name!r}: regularizer must be one of {list(REGULARIZERS)}; "
+                    f"got {kind!r}"
+                )
+            raise ValueError(
+                f"preset {name!r}: regularizer = {kind!r} does not match l1={preset.l1}, "
+                f"l2={preset.l2} (which make {preset.regularizer_kind!r})"
+            )
+        return preset
+
+
+def _field_names() -> set[str]:
+    return {field.name for field in dataclasses.fields(Preset)}
+
+
+def _shipped() -> dict[str, Any]:
+    folder = resources.files("l2zoo.preset_files")
+    return {
+        entry.name.removesuffix(".toml"): entry
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    }
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped with l2zoo."""
+    return sorted(_shipped())
+
+
+def load_preset(name_or_path: str | Path | Preset, **overrides: Any) -> Preset:
+    """A shipped preset by name, or a user's TOML file by path, with optional overrides.
+
+    >>> load_preset("l2", dropout=0.2).regularizer()   # keras.regularizers.L2(1e-4)
+    """
+    if isinstance(name_or_path, Preset):
+        return name_or_path.replace(**overrides)
+    text = str(name_or_path)
+    if text.endswith(".toml") or Path(text).is_file():
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError(f"preset file {text!r} does not exist")
+        source, name, raw = text, path.stem, path.read_bytes()
+    else:
+        shipped = _shipped()
+        if text not in shipped:
+            raise ValueError(
+                f"unknown preset {text!r}; valid presets: {', '.join(sorted(shipped))} "
+                "(or the path of a .toml file)"
+            )
+        source, name, raw = f"{text}.toml", text, shipped[text].read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"preset file {source!r} is not valid TOML: {error}") from None
+    return Preset.from_dict(data, name=name).replace(**overrides)

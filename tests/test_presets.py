@@ -1,0 +1,142 @@
+"""Presets: shipped files, user files, overrides, the Keras objects they make, bad input."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO
+
+from l2zoo import Preset, build_transformer, list_presets, load_preset
+from l2zoo.presets import REGULARIZERS
+
+
+def test_every_preset_file_ships_with_the_package_and_loads():
+    # Run against a non-editable install (as .ci/run does) this proves the files are packaged.
+    files = sorted(path.stem for path in (REPO / "presets").glob("*.toml"))
+    assert list_presets() == files
+    assert {
+        "none",
+        "l1",
+        "l2",
+        "elasticnet",
+        "dropout",
+        "batchnorm",
+        "l2_dropout",
+        "l2_batchnorm",
+        "l2_dropout_batchnorm",
+        "elasticnet_dropout_batchnorm",
+        "adamw",
+    } <= set(files)
+    for name in files:
+        preset = load_preset(name)
+        assert preset.name == name and preset.description
+        stated = name.split("_")[0]
+        assert preset.regularizer_kind == (stated if stated in REGULARIZERS else "none")
+
+
+def test_a_users_file_loads_the_same_way_as_a_shipped_one(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('description = "my l2"\nl2 = 3e-4\ndropout = 0.1\n')
+    preset = load_preset(path)
+    assert (preset.name, preset.regularizer_kind, preset.l2, preset.dropout) == (
+        "mine",
+        "l2",
+        3e-4,
+        0.1,
+    )
+    assert load_preset(str(path)) == preset
+
+
+def test_preset_round_trips_through_its_dict():
+    for name in list_presets():
+        preset = load_preset(name)
+        assert Preset.from_dict(preset.to_dict()) == preset
+
+
+def test_overrides_change_only_what_they_name():
+    base = load_preset("l2_dropout_batchnorm")
+    changed = base.replace(l2=3e-4, dropout=0.2)
+    assert (changed.l2, changed.dropout, changed.batchnorm) == (3e-4, 0.2, True)
+    assert load_preset("l2_dropout_batchnorm", l2=3e-4, dropout=0.2) == changed
+    # The penalty kind follows the strengths: adding l2 to 'none' gives L2, to 'l1' ElasticNet.
+    assert load_preset("none", l2=1e-4).regularizer_kind == "l2"
+    assert load_preset("l1", l2=1e-4).regularizer_kind == "elasticnet"
+    assert load_preset("l2", l2=0).regularizer() is None
+
+
+def test_regularizer_objects_carry_the_preset_strengths():
+    l1, l2 = load_preset("l1").regularizer(), load_preset("l2").regularizer()
+    both = load_preset("elasticnet").regularizer()
+    assert isinstance(l1, keras.regularizers.L1) and l1.get_config() == {"l1": pytest.approx(1e-5)}
+    assert isinstance(l2, keras.regularizers.L2) and l2.get_config() == {"l2": pytest.approx(1e-4)}
+    assert isinstance(both, keras.regularizers.L1L2)
+    assert both.get_config() == {"l1": pytest.approx(5e-6), "l2": pytest.approx(5e-5)}
+    w = np.array([[1.0, -2.0], [0.5, 0.0]], "float32")
+    assert float(both(w)) == pytest.approx(5e-6 * 3.5 + 5e-5 * 5.25)
+    assert load_preset("l2").regularizer("bias") is None  # kernels only unless asked
+    assert load_preset("l2", apply_to=["kernel", "bias"]).regularizer("bias") is not None
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: load_preset("l3"), r"unknown preset 'l3'; valid presets: adamw, batchnorm, .*l2"),
+        (lambda: load_preset("l2", l2=-1e-4), r"l2 must be a finite number >= 0; got -0.0001"),
+        (lambda: load_preset("l2", dropout=1.0), r"dropout must be in \[0, 1\); got 1.0"),
+        (
+            lambda: load_preset("l2", dropout=-0.1),
+            r"dropout must be a finite number >= 0; got -0.1",
+        ),
+        (lambda: load_preset("l2", l2="big"), r"l2 must be a number; got 'big'"),
+        (lambda: load_preset("l2", apply_to=["weights"]), r"apply_to must be a non-empty list"),
+        (lambda: load_preset("l2", optimizer="rmsprop"), r"optimizer must be one of \['adam'"),
+        (lambda: load_preset("l2", l3=1e-4), r"unknown field\(s\) \['l3'\]; valid fields: .*'l2'"),
+        (
+            lambda: load_preset("nowhere/mine.toml"),
+            r"preset file 'nowhere/mine.toml' does not exist",
+        ),
+    ],
+)
+def test_bad_input_raises_one_readable_error(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "l2 = 1e-4\nstrength = 3\n",
+            r"unknown key\(s\) \['strength'\]; valid keys: .*'regularizer'",
+        ),
+        (
+            'regularizer = "l2"\nl1 = 1e-5\nl2 = 1e-4\n',
+            r"regularizer = 'l2' does not match .*'elasticnet'",
+        ),
+        (
+            'regularizer = "l3"\n',
+            r"regularizer must be one of \['none', 'l1', 'l2', 'elasticnet'\]",
+        ),
+        ("l2 = \n", r"preset file '.*bad.toml' is not valid TOML"),
+    ],
+)
+def test_bad_preset_file_raises_one_readable_error(tmp_path, text, message):
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_preset(tmp_path / "bad.toml")
+
+
+def test_decoupled_decay_skips_biases_norms_and_position_embeddings_also_after_loading(tmp_path):
+    # SGD with lr 1 and decay 0.1 on a zero loss: each decayed weight is multiplied by 0.9 exactly.
+    preset = load_preset("batchnorm", optimizer="sgd", learning_rate=1.0, weight_decay=0.1)
+    model = build_transformer((8, 8, 1), 3, preset, patch_size=4, dim=8, depth=1, num_heads=2)
+    model.save(tmp_path / "vit.keras")
+    model = keras.saving.load_model(tmp_path / "vit.keras")
+    model.compile(preset.make_optimizer(), loss=lambda y, p: 0.0 * keras.ops.sum(p))
+    before = {v.path: v.numpy() for v in model.trainable_variables}
+    model.train_on_batch(np.ones((2, 8, 8, 1), "float32"), np.zeros((2,)))
+    names = set()
+    for variable in model.trainable_variables:
+        factor = 0.9 if variable.name == "kernel" else 1.0
+        np.testing.assert_allclose(variable.numpy(), factor * before[variable.path], rtol=1e-6)
+        names.add(variable.name)
+    assert names == {"kernel", "bias", "gamma", "beta", "position_embedding"}
