@@ -129,10 +129,11 @@ for family in ("mlp", "cnn", "transformer"):
 """
 
 
-def test_every_family_builds_and_regularizes_on_the_jax_backend():
+def test_every_family_builds_and_regularizes_on_the_jax_backend(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    run = subprocess.run(
+    run = subprocess.run(  # from tmp_path, so that `python -c` imports the installed l2zoo
         [sys.executable, "-c", textwrap.dedent(JAX_CHECK)],
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
