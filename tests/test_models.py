@@ -86,6 +86,7 @@ def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
             r"multiples of patch_size=4; got \(30, 30, 1\)",
         ),
         (lambda: build_model("transformer", dim=10), r"dim=10 must be a multiple of num_heads=4"),
+        (lambda: build_mlp(units=(64, 0)), r"units must be positive integers .*; got \(64, 0\)"),
         (lambda: build_mlp(preset="l2", dropout=1.5), r"dropout must be in \[0, 1\); got 1.5"),
         (lambda: build_mlp(preset="l2", l1=-1.0), r"l1 must be a finite number >= 0; got -1.0"),
     ],

@@ -26,6 +26,20 @@ def check_input(family: str, input_shape: Any, num_classes: Any) -> tuple[int, .
     return shape
 
 
+def check_sizes(family: str, name: str, value: Any) -> tuple[int, ...]:
+    """Layer sizes as a tuple of positive ints (one int means one layer), or a ValueError."""
+    sizes = (value,) if isinstance(value, int) else value
+    try:
+        sizes = tuple(operator.index(size) for size in sizes)
+    except TypeError:
+        sizes = ()
+    if not sizes or min(sizes) < 1 or isinstance(value, bool):
+        raise ValueError(
+            f"{family}: {name} must be positive integers such as (64, 64); got {value!r}"
+        )
+    return sizes
+
+
 def dense_regularizers(preset: Preset) -> dict[str, Any]:
     """Keyword arguments that regularize a Dense, Conv or attention layer as the preset says."""
     return {

@@ -7,7 +7,14 @@ from typing import Any
 
 import keras
 
-from l2zoo.models.blocks import check_input, classifier, dense_regularizers, dropout, normalized
+from l2zoo.models.blocks import (
+    check_input,
+    check_sizes,
+    classifier,
+    dense_regularizers,
+    dropout,
+    normalized,
+)
 from l2zoo.presets import Preset, load_preset
 
 
@@ -16,7 +23,7 @@ def build_cnn(
     num_classes: int = 10,
     preset: str | Path | Preset = "none",
     *,
-    filters: tuple[int, ...] = (32, 64),
+    filters: int | tuple[int, ...] = (32, 64),
     kernel_size: int = 3,
     **overrides: Any,
 ) -> keras.Model:
@@ -32,6 +39,7 @@ def build_cnn(
             f"build_cnn: input_shape must be (features,), (height, width) or "
             f"(height, width, channels); got {input_shape!r}"
         )
+    filters = check_sizes("build_cnn", "filters", filters)
     preset = load_preset(preset, **overrides)
     conv, pool = (
         (keras.layers.Conv1D, keras.layers.MaxPooling1D)

@@ -7,7 +7,14 @@ from typing import Any
 
 import keras
 
-from l2zoo.models.blocks import check_input, classifier, dense_regularizers, dropout, normalized
+from l2zoo.models.blocks import (
+    check_input,
+    check_sizes,
+    classifier,
+    dense_regularizers,
+    dropout,
+    normalized,
+)
 from l2zoo.presets import Preset, load_preset
 
 
@@ -16,7 +23,7 @@ def build_mlp(
     num_classes: int = 10,
     preset: str | Path | Preset = "none",
     *,
-    units: tuple[int, ...] = (512, 256),
+    units: int | tuple[int, ...] = (512, 256),
     activation: str = "relu",
     **overrides: Any,
 ) -> keras.Model:
@@ -26,6 +33,7 @@ def build_mlp(
     bias); dropout follows every hidden activation. Any preset field can be overridden.
     """
     shape = check_input("build_mlp", input_shape, num_classes)
+    units = check_sizes("build_mlp", "units", units)
     preset = load_preset(preset, **overrides)
     inputs = keras.Input(shape)
     x = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs

@@ -1,0 +1,150 @@
+"""Data: the IDX reader's checks, the source order, the pipelines and NumPy arrays."""
+
+import gzip
+import time
+
+import numpy as np
+import pytest
+
+from l2zoo import data
+from l2zoo.data import from_arrays, load_arrays, load_dataset, read_idx
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file by hand: 0, 0, type 0x08 (uint8), ndim, big-endian sizes, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    return header + array.astype("uint8").tobytes()
+
+
+def write_folder(folder, train=5, test=3, labels_train=None):
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    files = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (train, 4, 4)),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, labels_train or train),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (test, 4, 4)),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, test),
+    }
+    for name, array in files.items():
+        (folder / name).write_bytes(gzip.compress(idx_bytes(array)))
+    return files
+
+
+def test_idx_reader_returns_what_was_written(tmp_path):
+    files = write_folder(tmp_path / "d")
+    splits = data.load_idx_folder(tmp_path / "d")
+    np.testing.assert_array_equal(splits["train"][0], files["train-images-idx3-ubyte.gz"])
+    np.testing.assert_array_equal(splits["test"][1], files["t10k-labels-idx1-ubyte.gz"])
+    (tmp_path / "plain").write_bytes(idx_bytes(np.arange(6).reshape(2, 3)))  # not gzipped
+    np.testing.assert_array_equal(read_idx(tmp_path / "plain"), np.arange(6).reshape(2, 3))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x08\x03\x00\x00" + bytes(20), r"bad magic number 08030000"),
+        (
+            idx_bytes(np.zeros((2, 3, 3)))[:-4],
+            r"is truncated: shape \(2, 3, 3\) needs 18 bytes.*found 14",
+        ),
+        (idx_bytes(np.zeros((2, 3, 3))) + b"\0", r"longer than its header says"),
+        (bytes([0, 0, 8, 3, 0, 0]), r"header of 3 dimensions is incomplete"),
+    ],
+)
+def test_corrupt_or_truncated_idx_file_names_the_file_and_the_fault(tmp_path, content, message):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"IDX file {path} .*{message}"):
+        read_idx(path)
+
+
+def test_corrupt_gzip_and_a_cut_gzip_raise_readable_errors(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=rf"IDX file {path} is corrupt: cannot decompress"):
+        read_idx(path)
+    noise = np.random.default_rng(0).integers(0, 256, (50, 8, 8))
+    path.write_bytes(gzip.compress(idx_bytes(noise))[:1000])
+    with pytest.raises(ValueError, match=rf"IDX file {path} is corrupt: cannot decompress"):
+        read_idx(path)
+
+
+def test_image_and_label_counts_must_match(tmp_path):
+    write_folder(tmp_path / "d", train=5, labels_train=4)
+    with pytest.raises(
+        ValueError,
+        match=r"images-idx3-ubyte.gz holds 5 images but .*labels-idx1-ubyte.gz holds 4 labels",
+    ):
+        data.load_idx_folder(tmp_path / "d")
+
+
+def test_a_named_folder_without_the_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    with pytest.raises(
+        FileNotFoundError, match=r"data_dir=.*missing does not hold the four IDX files"
+    ):
+        load_arrays("mnist", tmp_path / "missing")
+    monkeypatch.setenv("L2ZOO_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"L2ZOO_DATA_DIR=.* does not hold"):
+        load_arrays("mnist")
+    with pytest.raises(
+        ValueError, match=r"unknown dataset 'cifar'; valid datasets: mnist, fashion_mnist"
+    ):
+        load_arrays("cifar")
+
+
+def test_with_no_source_one_error_says_where_it_looked_within_seconds(monkeypatch, tmp_path):
+    monkeypatch.delenv("L2ZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # read when tfds is first imported
+    monkeypatch.setattr(data, "_reachable", lambda *args, **kwargs: False)  # never the network
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as error:
+        load_arrays("mnist")
+    assert time.perf_counter() - start < 30
+    message = str(error.value)
+    assert "tensorflow-datasets (not prepared here)" in message
+    assert "unreachable" in message and "L2ZOO_DATA_DIR" in message and "data_dir" in message
+
+
+def test_mnist_pipeline_batches_scaled_images_and_splits_validation(mnist_dir):
+    loaded = load_dataset("mnist", data_dir=mnist_dir, batch_size=100, validation_split=0.1)
+    assert (loaded.input_shape, loaded.num_classes, loaded.train_examples) == (
+        (28, 28, 1),
+        10,
+        54000,
+    )
+    images, labels = next(iter(loaded.train))
+    assert images.shape == (100, 28, 28, 1) and images.dtype.name == "float32"
+    assert 0.0 == float(np.min(images)) and float(np.max(images)) == 1.0
+    assert sum(int(b[1].shape[0]) for b in loaded.validation) == 6000
+    assert sum(int(b[1].shape[0]) for b in loaded.test) == 10000
+    # Each epoch sees every training example once, in a new order.
+    first = np.concatenate([b[1].numpy() for b in loaded.train])
+    second = np.concatenate([b[1].numpy() for b in loaded.train])
+    assert len(first) == 54000 and not np.array_equal(first, second)
+    np.testing.assert_array_equal(np.bincount(first), np.bincount(second))
+
+
+def test_from_arrays_trains_the_dense_model_on_random_features():
+    import l2zoo
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 10)).astype("float32")
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)  # 3 classes a dense model can learn
+    model, result = l2zoo.train(
+        "mlp",
+        "l2",
+        (x[:500], y[:500], x[500:], y[500:]),
+        epochs=20,
+        batch_size=32,
+        units=(32,),
+        verbose=0,
+    )
+    assert model.input_shape == (None, 10) and model.output_shape == (None, 3)
+    assert result["test"]["accuracy"] > 0.8
+
+
+def test_from_arrays_rejects_inconsistent_arrays():
+    with pytest.raises(ValueError, match=r"same length; got x \(5, 2\) and y \(4,\)"):
+        from_arrays(np.zeros((5, 2)), np.zeros(4, int))
+    with pytest.raises(ValueError, match=r"y must hold class indices"):
+        from_arrays(np.zeros((5, 2)), np.full(5, 0.5))
