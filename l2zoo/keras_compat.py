@@ -9,10 +9,12 @@ Keras' TensorFlow trainer fail:
    and a scalar has no axis 0; we reduce scalars with `axis=None`.
 
 Both are patched only inside `multi_worker_fit` and only when the strategy runs several
-workers; everywhere else Keras runs untouched. A third limit has no outside fix: the loop
-that runs several steps per call fails across workers ("You must feed a value for
-placeholder tensor" in its `has_next`), so `steps_per_execution` falls back to 1 there.
-Remove this module once Keras fixes #20585.
+workers; everywhere else Keras runs untouched. Remove them once Keras fixes #20585.
+
+A separate limit, keras-team/keras#19246 (also checked with the versions above): with more
+than one replica (Mirrored over two devices, or several workers) the loop that runs several
+steps per call fails ("You must feed a value for placeholder tensor", a `merge_call` inside
+its `tf.cond`), so `supported_steps_per_execution` falls back to one step per call there.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
 
 
 def supported_steps_per_execution(strategy: tf.distribute.Strategy, requested: int) -> int:
-    """`requested`, or 1 across several workers, where Keras' multi-step loop fails."""
-    return 1 if is_multi_worker(strategy) else requested
+    """`requested`, or 1 with several replicas, where Keras' multi-step loop fails (#19246)."""
+    return 1 if strategy.num_replicas_in_sync > 1 or is_multi_worker(strategy) else requested
 
 
 @contextlib.contextmanager

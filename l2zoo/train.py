@@ -84,12 +84,15 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def _epochs_from_csv(path: Path) -> dict[str, list[float]]:
-    """Per-epoch metrics logged by CSVLogger across resumed runs (last row per epoch wins)."""
+    """Per-epoch metrics logged by CSVLogger across resumed runs (last row per epoch wins).
+
+    CSVLogger always adds `val_` columns and writes "NA" where there was no validation.
+    """
     rows: dict[int, dict[str, str]] = {}
     with open(path, newline="") as file:
         for row in csv.DictReader(file):
             rows[int(row.pop("epoch"))] = row
-    names = sorted({name for row in rows.values() for name in row})
+    names = sorted({name for row in rows.values() for name, v in row.items() if v != "NA"})
     return {name: [float(rows[e][name]) for e in sorted(rows)] for name in names}
 
 
@@ -152,9 +155,12 @@ def train(
         )
     if tensorboard and run_dir is None:
         raise ValueError("tensorboard=True needs a run_dir to write its logs into")
+    preset = load_preset(preset, **{k: overrides.pop(k) for k in set(overrides) & PRESET_FIELDS})
     strategy = make_strategy(strategy)
     steps_per_execution = supported_steps_per_execution(strategy, steps_per_execution)
     global_batch = batch_size * strategy.num_replicas_in_sync
+    # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
+    keras.utils.set_random_seed(seed)
     data = _data(
         dataset,
         global_batch,
@@ -163,8 +169,6 @@ def train(
         train_size=train_size,
         validation_split=validation_split,
     )
-    preset = load_preset(preset, **{k: overrides.pop(k) for k in set(overrides) & PRESET_FIELDS})
-    keras.utils.set_random_seed(seed)
     with strategy.scope():
         net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
         net.compile(

@@ -1,0 +1,218 @@
+"""Training: strategies agree, two workers stay in sync, runs resume, the CLI trains."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from l2zoo.cli import main
+
+TOY_DATA = """
+import numpy as np
+rng = np.random.default_rng(0)
+x = rng.normal(size=(512, 20)).astype("float32")
+y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+"""
+
+
+def run_python(code, *args, cwd, env=None, timeout=300):
+    """Run `code` in a fresh interpreter from `cwd` (so the installed l2zoo is imported)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+MIRRORED = (
+    TOY_DATA
+    + """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import l2zoo
+# One global batch of 64 per epoch (one replica of 64, or two of 32), 20 epochs = 20 SGD steps.
+# One batch, because Keras' symbolic build under a strategy draws one shuffled epoch first,
+# so several batches would come in another order. The doubled-penalty run is the control:
+# a penalty counted once per replica would look like it.
+x, y = x[:64], y[:64]
+for name, batch, l2 in (("default", 64, 1e-2), ("mirrored", 32, 1e-2), ("doubled", 64, 2e-2)):
+    model, result = l2zoo.train("mlp", "l2", (x, y), strategy=name.replace("doubled", "default"),
+                                batch_size=batch, epochs=20, units=(32,), l2=l2,
+                                optimizer="sgd", learning_rate=0.1, verbose=0)
+    np.savez(f"{name}.npz", *model.get_weights(), penalty=l2zoo.penalty(model).total,
+             loss=result["epochs"]["loss"], replicas=result["config"]["replicas"])
+"""
+)
+
+
+def test_mirrored_over_two_cpus_matches_the_default_strategy(tmp_path):
+    run = run_python(MIRRORED, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    default, mirrored = np.load(tmp_path / "default.npz"), np.load(tmp_path / "mirrored.npz")
+    doubled = np.load(tmp_path / "doubled.npz")
+    assert (int(default["replicas"]), int(mirrored["replicas"])) == (1, 2)
+    weights = [key for key in default.files if key.startswith("arr_")]
+    assert len(weights) == 4
+    for key in weights:
+        np.testing.assert_allclose(mirrored[key], default[key], atol=1e-5)
+    assert np.abs(doubled["arr_0"] - default["arr_0"]).max() > 1e-3  # the tolerance would see it
+    assert float(mirrored["penalty"]) == pytest.approx(float(default["penalty"]), rel=1e-5)
+    np.testing.assert_allclose(mirrored["loss"], default["loss"], rtol=1e-5)
+
+
+WORKER = (
+    TOY_DATA
+    + """
+import sys
+import l2zoo
+model, result = l2zoo.train("mlp", "l2", (x, y), strategy="multi_worker", run_dir=sys.argv[1],
+                            batch_size=32, epochs=2, units=(32,), l2=1e-3, verbose=0)
+np.savez(sys.argv[2], *model.get_weights())
+"""
+)
+
+
+def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(WORKER),
+                tmp_path / "run",
+                tmp_path / f"w{i}.npz",
+            ],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                ),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    assert [worker.returncode for worker in workers] == [0, 0], outputs[0][-3000:]
+    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key])
+    chief = json.loads((tmp_path / "run" / "result.json").read_text())
+    other = json.loads((tmp_path / "run" / "worker-1" / "result.json").read_text())
+    assert chief["config"]["replicas"] == 2 and chief["config"]["global_batch_size"] == 64
+    assert chief["epochs"]["loss"] == other["epochs"]["loss"]
+    assert chief["epochs"]["loss"][1] < chief["epochs"]["loss"][0]
+
+
+RESUMABLE = """
+import os, signal, sys
+import keras, l2zoo
+
+class KillAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=3, train_size=1000,
+            units=(32,), verbose=0, callbacks=[KillAfterFirstEpoch()] if sys.argv[3] == "kill" else [])
+"""
+
+
+def test_a_killed_run_resumes_where_it_stopped_and_records_every_epoch(tmp_path, mnist_dir):
+    killed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "kill", cwd=tmp_path)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert not (tmp_path / "run" / "result.json").exists()
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 2  # header + 1
+    resumed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert (result["epochs_completed"], result["epochs_this_run"]) == (3, 2)
+    assert len(result["epochs"]["loss"]) == len(result["epochs"]["val_accuracy"]) == 3
+    assert result["test"]["accuracy"] > 0.5
+
+
+def test_cli_train_runs_end_to_end_and_writes_its_result(tmp_path, mnist_dir):
+    command = [
+        Path(sys.executable).parent / "l2zoo",
+        "train",
+        "--model",
+        "mlp",
+        "--preset",
+        "l2",
+        "--epochs",
+        "2",
+        "--train-size",
+        "1000",
+        "--data-dir",
+        mnist_dir,
+        "--run-dir",
+        tmp_path / "run",
+        "--l2",
+        "3e-4",
+        "--model-arg",
+        "units=32",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    epoch_line = r"Epoch {}, Average Loss: \d+\.\d{{4}}, Test Accuracy: \d+\.\d\d%"
+    assert re.fullmatch(epoch_line.format(1), lines[0]) and re.fullmatch(
+        epoch_line.format(2), lines[1]
+    )
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["preset"]["l2"] == 3e-4 and result["config"]["model_overrides"] == {"units": 32}
+    assert result["config"]["train_examples"] == 1000 and result["test"]["accuracy"] > 0.6
+    assert result["samples_per_second"] > 0 and 0 <= result["sparsity"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--epochs", "x"],
+            "l2zoo train: error: argument --epochs: invalid int value: 'x'",
+        ),
+        (["train", "--model", "resnet"], "l2zoo train: error: argument --model: invalid choice"),
+        (
+            ["train", "--model-arg", "units"],
+            "l2zoo train: error: argument --model-arg: expected KEY=VALUE",
+        ),
+        (
+            ["train", "--preset", "nope"],
+            "l2zoo: error: unknown preset 'nope'; valid presets: adamw",
+        ),
+        (["train", "--dropout", "1.5"], "l2zoo: error: preset 'l2': dropout must be in [0, 1)"),
+        (["train", "--epochs", "0"], "l2zoo: error: epochs must be a positive integer; got 0"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_with_one_line(argv, message, capsys):
+    try:
+        status = main(argv)
+    except SystemExit as exit:
+        status = exit.code
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.count("\n") == 1 and error.startswith(message), error
