@@ -176,7 +176,9 @@ def load_arrays(
     )
 
 
-def _pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
+def _pipeline(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None, drop_remainder: bool = False
+) -> tf.data.Dataset:
     """Batches of (x, y): shuffled every epoch when `seed` is given, else cached in order.
 
     The arrays stay in memory and whole batches are gathered by index, which is much
@@ -193,7 +195,9 @@ def _pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -
     indices = tf.data.Dataset.range(len(x))
     if seed is not None:
         indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = indices.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = indices.batch(batch_size, drop_remainder).map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE
+    )
     if seed is None:
         dataset = dataset.cache()
     options = tf.data.Options()
@@ -212,11 +216,14 @@ def from_arrays(
     validation_split: float = 0.0,
     num_classes: int | None = None,
     seed: int = 0,
+    drop_remainder: bool = False,
     source: str = "arrays",
 ) -> Data:
     """Any NumPy features and integer labels as `Data`; uint8 inputs are scaled to [0, 1].
 
     `validation_split` holds out the last fraction of (x, y), as Keras' `fit` does.
+    `drop_remainder` drops each epoch's last partial training batch (the order changes every
+    epoch, so no example is left out for good): every step then has the same shape.
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim < 2 or len(x) != len(y) or y.ndim != 1 or len(x) == 0:
@@ -235,6 +242,8 @@ def from_arrays(
     if held_out >= len(x):
         raise ValueError(f"validation_split={validation_split} leaves no training examples")
     train_x, train_y = x[: len(x) - held_out], y[: len(x) - held_out].astype("int32")
+    if drop_remainder and len(train_x) < batch_size:
+        raise ValueError(f"{len(train_x)} training examples make no full batch of {batch_size}")
     validation = (
         _pipeline(x[len(x) - held_out :], y[len(x) - held_out :].astype("int32"), batch_size, None)
         if held_out
@@ -246,12 +255,12 @@ def from_arrays(
         else None
     )
     return Data(
-        train=_pipeline(train_x, train_y, batch_size, seed),
+        train=_pipeline(train_x, train_y, batch_size, seed, drop_remainder),
         validation=validation,
         test=test,
         input_shape=tuple(x.shape[1:]),
         num_classes=num_classes,
-        train_examples=len(train_x),
+        train_examples=len(train_x) - (len(train_x) % batch_size if drop_remainder else 0),
         source=source,
     )
 
@@ -264,6 +273,7 @@ def load_dataset(
     validation_split: float = 0.0,
     train_size: int | None = None,
     seed: int = 0,
+    drop_remainder: bool = False,
 ) -> Data:
     """MNIST or Fashion-MNIST as `Data` of (28, 28, 1) images in [0, 1] and 10 classes.
 
@@ -286,5 +296,6 @@ def load_dataset(
         validation_split=validation_split,
         num_classes=10,
         seed=seed,
+        drop_remainder=drop_remainder,
         source=source,
     )

@@ -1,0 +1,43 @@
+"""The benchmark's arithmetic: warm-up dropped, medians and ratios (no timing is asserted)."""
+
+import itertools
+
+from l2zoo.bench import measure
+
+
+def test_measure_drops_the_warm_up_round_and_compares_medians():
+    calls = []
+
+    def contender(name, speeds):
+        speeds = iter(speeds)
+
+        def one_epoch():
+            calls.append(name)
+            return next(speeds)
+
+        return one_epoch
+
+    rows = measure(
+        {
+            "reference": contender("reference", [1, 10, 30, 20]),
+            "fast": contender("fast", [5, 50, 70, 60]),
+        },
+        rounds=3,
+    )
+    assert calls == list(itertools.chain.from_iterable([["reference", "fast"]] * 4))  # in turn
+    assert rows == [
+        {
+            "contender": "reference",
+            "samples_per_second": 20,
+            "min": 10,
+            "max": 30,
+            "ratio_to_reference": 1.0,
+        },
+        {
+            "contender": "fast",
+            "samples_per_second": 60,
+            "min": 50,
+            "max": 70,
+            "ratio_to_reference": 3.0,
+        },
+    ]
