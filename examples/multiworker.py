@@ -33,9 +33,12 @@ def main(data_dir: str, run_dir: str) -> int:
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, data_dir, run_dir],
-            env={**os.environ, "TF_CONFIG": json.dumps(
-                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            )},
+            env={
+                **os.environ,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+                ),
+            },
         )
         for index in range(len(workers))
     ]

@@ -12,7 +12,7 @@ from l2zoo.regularization import (
     sgd_weight_decay_to_l2,
     weight_sparsity,
 )
-from l2zoo.train import make_strategy, train
+from l2zoo.train import compile_model, make_strategy, train
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "build_mlp",
     "build_model",
     "build_transformer",
+    "compile_model",
     "from_arrays",
     "kernel_norm",
     "l2_penalty",

@@ -72,14 +72,13 @@ def zoo_runner(
     batch_size: int,
     steps_per_execution: int = STEPS_PER_EXECUTION,
     jit_compile: bool | str = JIT_COMPILE,
+    train_size: int | None = None,
     **overrides: Any,
 ) -> Callable[[], float]:
     """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device."""
-    jit_compile = resolve_jit_compile(jit_compile, make_strategy("default"))
-    data = load_dataset(
-        "mnist", data_dir=data_dir, batch_size=batch_size, drop_remainder=jit_compile
-    )
+    data = load_dataset("mnist", data_dir=data_dir, batch_size=batch_size, train_size=train_size)
     net = build_model(model, data.input_shape, data.num_classes, load_preset(preset), **overrides)
+    jit_compile = resolve_jit_compile(jit_compile, make_strategy("default"), net)
     compile_model(net, preset, steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     return _epoch_runner(net, data.train_examples, {"x": data.train, "shuffle": False})
 
@@ -116,25 +115,35 @@ def bench(
     batch_size: int = 64,
     rounds: int = 4,
     variants: bool = False,
+    train_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """Samples/s of plain Keras `fit` on the seed network against the zoo's training path.
 
-    Always: the reference and the seed network through the zoo's path. `variants` adds the
-    same network with one step per call and with XLA (how the defaults were chosen);
-    `models` adds each family at its default sizes under each of `presets`.
+    Always: the reference and the seed network through the zoo's path. `models` adds each
+    family at its default sizes under each of `presets`. `variants` adds the settings the
+    defaults were chosen against: one step per call, and no XLA. `train_size` times epochs
+    of the first that many images (for the slower families).
     """
     splits, _ = load_arrays("mnist", data_dir)
-    x, y = splits["train"]
+    x, y = (array[:train_size] for array in splits["train"])
     contenders = {
         REFERENCE: reference_seed_network(x[..., None] / np.float32(255), y, batch_size),
-        "l2zoo mlp 784-128-10 l2": zoo_runner("mlp", "l2", data_dir, batch_size, units=128),
+        "l2zoo mlp 784-128-10 l2": zoo_runner(
+            "mlp", "l2", data_dir, batch_size, train_size=train_size, units=128
+        ),
     }
     if variants:
         for steps, jit in ((1, False), (STEPS_PER_EXECUTION, False)):
             contenders[f"l2zoo mlp 784-128-10 l2, steps_per_execution={steps} jit={jit}"] = (
-                zoo_runner("mlp", "l2", data_dir, batch_size, steps, jit, units=128)
+                zoo_runner("mlp", "l2", data_dir, batch_size, steps, jit, train_size, units=128)
             )
     for model in models:
         for preset in presets:
-            contenders[f"l2zoo {model} {preset}"] = zoo_runner(model, preset, data_dir, batch_size)
+            contenders[f"l2zoo {model} {preset}"] = zoo_runner(
+                model, preset, data_dir, batch_size, train_size=train_size
+            )
+            if variants:
+                contenders[f"l2zoo {model} {preset}, jit=False"] = zoo_runner(
+                    model, preset, data_dir, batch_size, jit_compile=False, train_size=train_size
+                )
     return measure(contenders, rounds)

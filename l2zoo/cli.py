@@ -144,21 +144,8 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {**given, **dict(args.model_arg)}
 
 
-def epoch_line(validation: str) -> Any:
-    """A callback printing `Epoch 1, Average Loss: 0.2987, Test Accuracy: 95.80%` per epoch."""
-    import keras
-
-    def report(epoch: int, logs: dict[str, float]) -> None:
-        line = f"Epoch {epoch + 1}, Average Loss: {logs['loss']:.4f}"
-        if "val_accuracy" in logs:
-            line += f", {validation} Accuracy: {logs['val_accuracy']:.2%}"
-        print(line, flush=True)
-
-    return keras.callbacks.LambdaCallback(on_epoch_end=report)
-
-
 def _train(args: argparse.Namespace) -> None:
-    from l2zoo.train import train
+    from l2zoo.train import epoch_line, train
 
     _, result = train(
         args.model,
@@ -192,7 +179,13 @@ def _bench(args: argparse.Namespace) -> None:
     from l2zoo.bench import bench
 
     rows = bench(
-        args.data_dir, args.models, args.presets, args.batch_size, args.rounds, args.variants
+        args.data_dir,
+        args.models,
+        args.presets,
+        args.batch_size,
+        args.rounds,
+        args.variants,
+        args.train_size,
     )
     print(
         format_table(
@@ -303,6 +296,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also time one step per call and the other jit_compile setting",
     )
+    bench.add_argument("--train-size", type=int, help="time epochs of the first N images")
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
     bench.set_defaults(run=_bench)
     return root

@@ -216,14 +216,14 @@ def from_arrays(
     validation_split: float = 0.0,
     num_classes: int | None = None,
     seed: int = 0,
-    drop_remainder: bool = False,
     source: str = "arrays",
 ) -> Data:
     """Any NumPy features and integer labels as `Data`; uint8 inputs are scaled to [0, 1].
 
     `validation_split` holds out the last fraction of (x, y), as Keras' `fit` does.
-    `drop_remainder` drops each epoch's last partial training batch (the order changes every
-    epoch, so no example is left out for good): every step then has the same shape.
+    Training batches are whole: each epoch's last partial batch is dropped (the order changes
+    every epoch, so no example is left out for good), so every step has one shape, which XLA
+    compiles once and a Mirrored strategy splits evenly.
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim < 2 or len(x) != len(y) or y.ndim != 1 or len(x) == 0:
@@ -242,7 +242,7 @@ def from_arrays(
     if held_out >= len(x):
         raise ValueError(f"validation_split={validation_split} leaves no training examples")
     train_x, train_y = x[: len(x) - held_out], y[: len(x) - held_out].astype("int32")
-    if drop_remainder and len(train_x) < batch_size:
+    if len(train_x) < batch_size:
         raise ValueError(f"{len(train_x)} training examples make no full batch of {batch_size}")
     validation = (
         _pipeline(x[len(x) - held_out :], y[len(x) - held_out :].astype("int32"), batch_size, None)
@@ -255,12 +255,12 @@ def from_arrays(
         else None
     )
     return Data(
-        train=_pipeline(train_x, train_y, batch_size, seed, drop_remainder),
+        train=_pipeline(train_x, train_y, batch_size, seed, drop_remainder=True),
         validation=validation,
         test=test,
         input_shape=tuple(x.shape[1:]),
         num_classes=num_classes,
-        train_examples=len(train_x) - (len(train_x) % batch_size if drop_remainder else 0),
+        train_examples=len(train_x) - len(train_x) % batch_size,
         source=source,
     )
 
@@ -273,7 +273,6 @@ def load_dataset(
     validation_split: float = 0.0,
     train_size: int | None = None,
     seed: int = 0,
-    drop_remainder: bool = False,
 ) -> Data:
     """MNIST or Fashion-MNIST as `Data` of (28, 28, 1) images in [0, 1] and 10 classes.
 
@@ -296,6 +295,5 @@ def load_dataset(
         validation_split=validation_split,
         num_classes=10,
         seed=seed,
-        drop_remainder=drop_remainder,
         source=source,
     )
