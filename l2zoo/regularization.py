@@ -51,16 +51,17 @@ def l2_to_sgd_weight_decay(l2: float) -> float:
     return 2 * l2
 
 
-def _kernels(model: keras.Model) -> list[np.ndarray]:
+def kernels(model: keras.Model) -> list[np.ndarray]:
+    """Every kernel of the model (Dense, convolution, attention projections) as NumPy."""
     return [keras.ops.convert_to_numpy(v) for v in model.weights if v.name == "kernel"]
 
 
 def kernel_norm(model: keras.Model) -> float:
     """Total L2 norm of every kernel: ``sqrt(sum(w**2))`` over all of them."""
-    return float(np.sqrt(sum(np.sum(np.square(w, dtype=np.float64)) for w in _kernels(model))))
+    return float(np.sqrt(sum(np.sum(np.square(w, dtype=np.float64)) for w in kernels(model))))
 
 
 def weight_sparsity(model: keras.Model, threshold: float = 1e-3) -> float:
     """Fraction of kernel weights with ``|w| < threshold`` (L1 drives this up)."""
-    kernels = _kernels(model)
-    return float(sum(np.sum(np.abs(w) < threshold) for w in kernels) / sum(w.size for w in kernels))
+    weights = kernels(model)
+    return float(sum(np.sum(np.abs(w) < threshold) for w in weights) / sum(w.size for w in weights))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from l2zoo.atomic import write_json
 from l2zoo.data import Data, from_arrays, load_dataset
 from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model
@@ -120,18 +120,6 @@ class EpochTimer(keras.callbacks.Callback):
         self._start = None
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as file:
-        json.dump(data, file, indent=2)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-
-
 def _epochs_from_csv(path: Path) -> dict[str, list[float]]:
     """Per-epoch metrics logged by CSVLogger across resumed runs (last row per epoch wins).
 
@@ -178,6 +166,7 @@ def train(
     early_stopping: int | None = None,
     tensorboard: bool = False,
     seed: int = 0,
+    evaluate_train: bool = False,
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     **overrides: Any,
@@ -186,7 +175,9 @@ def train(
 
     `batch_size` is per replica. `dataset` is 'mnist', 'fashion_mnist', (x, y) or
     (x, y, x_test, y_test). `overrides` go to the model factory: its sizes and any preset
-    field. Without `validation_split` the test set is the per-epoch validation data. With a
+    field. Without `validation_split` the test set is the per-epoch validation data.
+    `evaluate_train` also scores the final model on the training set (for the
+    generalization gap; the per-epoch training metrics are running averages). With a
     `run_dir`, an interrupted run resumes where it stopped (BackupAndRestore), and the
     result is written atomically to `run_dir/result.json`; under multi-worker training the
     chief writes to `run_dir`, every other worker to `run_dir/worker-N`.
@@ -261,6 +252,9 @@ def train(
             verbose=verbose,
         )
         test = net.evaluate(data.test, verbose=0, return_dict=True) if data.test else {}
+        final_train = (
+            net.evaluate(data.train, verbose=0, return_dict=True) if evaluate_train else {}
+        )
     wall_time = time.perf_counter() - start
     epochs_log = (
         _epochs_from_csv(work_dir / "history.csv")
@@ -292,6 +286,7 @@ def train(
         "epochs_completed": len(next(iter(epochs_log.values()), [])),
         "epochs_this_run": len(timer.seconds),
         "test": {"loss": test.get("loss"), "accuracy": test.get("accuracy")},
+        "train": {"loss": final_train.get("loss"), "accuracy": final_train.get("accuracy")},
         "parameters": net.count_params(),
         "kernel_l2_norm": kernel_norm(net),
         "sparsity": weight_sparsity(net),

@@ -1,0 +1,237 @@
+"""Preset comparison: the same model and data under several presets (or strengths), with the
+evidence as a table (JSON, CSV, Markdown) and plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l2zoo import plots
+from l2zoo.atomic import write_json, write_text
+from l2zoo.presets import Preset, load_preset
+from l2zoo.regularization import kernels
+from l2zoo.train import PRESET_FIELDS, train
+
+DEFAULT_PRESETS = ("none", "l1", "l2", "elasticnet", "l2_dropout_batchnorm")
+# Per run, in this order in the CSV and Markdown tables.
+METRICS = (
+    "train_accuracy",
+    "test_accuracy",
+    "accuracy_gap",
+    "train_loss",
+    "test_loss",
+    "loss_gap",
+    "kernel_l2_norm",
+    "sparsity",
+    "regularization_share",
+    "wall_time_s",
+)
+SWEEPABLE = ("l1", "l2", "dropout", "weight_decay", "learning_rate")
+
+
+def _run_all(
+    model: str,
+    runs: Sequence[tuple[str, Preset]],
+    *,
+    seeds: Sequence[int],
+    out_dir: str | Path | None,
+    progress: Callable[[str], None],
+    swept: dict[str, Any] | None = None,
+    **train_options: Any,
+) -> dict[str, Any]:
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    rows, curves, magnitudes = [], {}, {}
+    total = len(runs) * len(seeds)
+    for index, ((label, preset), seed) in enumerate(
+        ((run, seed) for run in runs for seed in seeds), start=1
+    ):
+        progress(f"[{index}/{total}] {model} under {label}, seed {seed}: training...")
+        start = time.perf_counter()
+        net, result = train(
+            model, preset, seed=seed, evaluate_train=True, verbose=0, **train_options
+        )
+        train_metrics, test_metrics = result["train"], result["test"]
+        row = {
+            "preset": label,
+            "seed": seed,
+            "train_accuracy": train_metrics["accuracy"],
+            "test_accuracy": test_metrics["accuracy"],
+            "accuracy_gap": train_metrics["accuracy"] - test_metrics["accuracy"],
+            "train_loss": train_metrics["loss"],
+            "test_loss": test_metrics["loss"],
+            "loss_gap": train_metrics["loss"] - test_metrics["loss"],
+            "kernel_l2_norm": result["kernel_l2_norm"],
+            "sparsity": result["sparsity"],
+            "regularization_share": result["regularization_loss"] / train_metrics["loss"],
+            "wall_time_s": time.perf_counter() - start,
+        }
+        rows.append(row)
+        curves.setdefault(label, {})[seed] = {
+            name: result["epochs"][name] for name in ("loss", "val_loss")
+        }
+        if seed == seeds[0]:
+            magnitudes[label] = np.abs(np.concatenate([w.ravel() for w in kernels(net)]))
+        progress(
+            f"[{index}/{total}] {model} under {label}, seed {seed}: test accuracy "
+            f"{row['test_accuracy']:.2%}, gap {row['accuracy_gap']:+.2%}, "
+            f"{row['wall_time_s']:.0f} s"
+        )
+    results = {
+        "model": model,
+        "seeds": list(seeds),
+        "presets": {label: preset.to_dict() for label, preset in runs},
+        "train_options": {k: v for k, v in train_options.items() if k != "data_dir"},
+        "sweep": swept,
+        "runs": rows,
+        "summary": summarize(rows),
+        "curves": curves,
+    }
+    if out_dir is not None:
+        write_outputs(Path(out_dir), results, magnitudes)
+    return results
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per preset, in first-seen order: mean and spread (sample std; 0 for one seed)."""
+    labels = list(dict.fromkeys(row["preset"] for row in rows))
+    summary = []
+    for label in labels:
+        own = [row for row in rows if row["preset"] == label]
+        entry: dict[str, Any] = {"preset": label, "runs": len(own)}
+        for metric in METRICS:
+            values = [row[metric] for row in own]
+            entry[f"{metric}_mean"] = statistics.fmean(values)
+            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        summary.append(entry)
+    return summary
+
+
+def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
+    """The summary as a Markdown table; 'mean ± std' where there are several seeds."""
+    percent = {
+        "train_accuracy",
+        "test_accuracy",
+        "accuracy_gap",
+        "sparsity",
+        "regularization_share",
+    }
+
+    def cell(entry: dict[str, Any], metric: str) -> str:
+        mean, std = entry[f"{metric}_mean"], entry[f"{metric}_std"]
+        scale, unit, digits = (100, "%", 2) if metric in percent else (1, "", 4)
+        if metric == "wall_time_s":
+            digits = 0
+        text = f"{mean * scale:.{digits}f}{unit}"
+        return text + (f" ± {std * scale:.{digits}f}" if entry["runs"] > 1 else "")
+
+    lines = [
+        "| preset | runs | " + " | ".join(METRICS) + " |",
+        "| --- | --- |" + " --- |" * len(METRICS),
+    ]
+    for entry in summary:
+        cells = [cell(entry, metric) for metric in METRICS]
+        lines.append(f"| {entry['preset']} | {entry['runs']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(
+    out_dir: Path, results: dict[str, Any], magnitudes: dict[str, np.ndarray]
+) -> None:
+    """results.json, results.csv, results.md and the PNG plots, each written atomically."""
+    write_json(out_dir / "results.json", results)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["preset", "seed", *METRICS], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(results["runs"])
+    write_text(out_dir / "results.csv", buffer.getvalue())
+    write_text(out_dir / "results.md", markdown_table(results["summary"]))
+    plots.loss_curves(results["curves"], out_dir / "loss_curves.png")
+    plots.weight_magnitudes(magnitudes, out_dir / "weight_magnitudes.png")
+    plots.generalization_gap(results["summary"], out_dir / "generalization_gap.png")
+    if results["sweep"]:
+        plots.sweep(results["summary"], results["sweep"], out_dir / "sweep.png")
+
+
+def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    preset_fields = {k: overrides.pop(k) for k in set(overrides) & PRESET_FIELDS}
+    return preset_fields, overrides
+
+
+def compare(
+    model: str = "mlp",
+    presets: Sequence[str | Path | Preset] = DEFAULT_PRESETS,
+    dataset: str | Sequence[np.ndarray] = "mnist",
+    *,
+    train_size: int | None = None,
+    epochs: int = 10,
+    seeds: Sequence[int] = (0,),
+    out_dir: str | Path | None = None,
+    progress: Callable[[str], None] = print,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Train `model` on the same data under each preset and seed (a seed fixes the initial
+    weights and the shuffling); returns, and writes into `out_dir`, the table and curves.
+
+    `overrides` go to every run: preset fields (applied on top of each preset), model sizes
+    and `l2zoo.train` options such as `data_dir` or `batch_size`.
+    """
+    preset_fields, options = _split_overrides(dict(overrides))
+    runs = [(preset.name, preset) for preset in (load_preset(p, **preset_fields) for p in presets)]
+    if len({label for label, _ in runs}) != len(runs):
+        raise ValueError(f"presets must be distinct; got {[label for label, _ in runs]}")
+    return _run_all(
+        model,
+        runs,
+        seeds=seeds,
+        out_dir=out_dir,
+        progress=progress,
+        dataset=dataset,
+        train_size=train_size,
+        epochs=epochs,
+        **options,
+    )
+
+
+def sweep(
+    model: str = "mlp",
+    param: str = "l2",
+    values: Sequence[float] = (1e-5, 1e-4, 1e-3),
+    preset: str | Path | Preset = "l2",
+    dataset: str | Sequence[np.ndarray] = "mnist",
+    *,
+    train_size: int | None = None,
+    epochs: int = 10,
+    seeds: Sequence[int] = (0,),
+    out_dir: str | Path | None = None,
+    progress: Callable[[str], None] = print,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """`compare` over the strengths `values` of one numeric preset field `param`."""
+    if param not in SWEEPABLE:
+        raise ValueError(f"cannot sweep {param!r}; sweepable fields: {', '.join(SWEEPABLE)}")
+    if not values:
+        raise ValueError("values must hold at least one strength")
+    preset_fields, options = _split_overrides(dict(overrides))
+    base = load_preset(preset, **preset_fields)
+    runs = [(f"{param}={value:g}", base.replace(**{param: value})) for value in values]
+    swept = {"param": param, "values": list(values), "preset": base.name}
+    return _run_all(
+        model,
+        runs,
+        seeds=seeds,
+        out_dir=out_dir,
+        progress=progress,
+        swept=swept,
+        dataset=dataset,
+        train_size=train_size,
+        epochs=epochs,
+        **options,
+    )

@@ -1,0 +1,116 @@
+"""The comparison's plots, drawn with Matplotlib's object API (no pyplot state, no display)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from l2zoo.atomic import write_with
+
+SMALLEST = 1e-7  # magnitudes below this share the first histogram bin (L1's exact zeros)
+
+
+def _save(figure: Figure, path: Path) -> None:
+    figure.tight_layout()
+    write_with(path, lambda temporary: figure.savefig(temporary, dpi=100))
+
+
+def loss_curves(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path) -> None:
+    """Training (solid) and validation (dashed) loss per epoch, mean over seeds, per preset."""
+    figure = Figure(figsize=(8, 5))
+    axes = figure.subplots()
+    for index, (label, by_seed) in enumerate(curves.items()):
+        color = f"C{index % 10}"
+        for name, style in (("loss", "-"), ("val_loss", "--")):
+            mean = np.mean([run[name] for run in by_seed.values()], axis=0)
+            axes.plot(
+                np.arange(1, len(mean) + 1),
+                mean,
+                style,
+                color=color,
+                label=f"{label} ({'train' if name == 'loss' else 'validation'})",
+            )
+    axes.set(xlabel="epoch", ylabel="loss (with the penalty)", title="Loss per epoch")
+    axes.legend(fontsize="small", ncols=2)
+    _save(figure, path)
+
+
+def weight_magnitudes(magnitudes: dict[str, np.ndarray], path: Path) -> None:
+    """Histogram of kernel |w| per preset on a log axis: L1's zeros pile up on the left,
+    L2's shrinkage moves the bulk left."""
+    figure = Figure(figsize=(8, 5))
+    axes = figure.subplots()
+    largest = max(float(values.max()) for values in magnitudes.values())
+    bins = np.logspace(np.log10(SMALLEST), np.log10(max(largest, 10 * SMALLEST)), 60)
+    for index, (label, values) in enumerate(magnitudes.items()):
+        axes.hist(
+            np.clip(values, SMALLEST, None),
+            bins=bins,
+            histtype="step",
+            linewidth=1.5,
+            color=f"C{index % 10}",
+            label=label,
+        )
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlabel=f"|w| of kernel weights (below {SMALLEST:g}: first bin)",
+        ylabel="weights",
+        title="Kernel weight magnitudes",
+    )
+    axes.legend(fontsize="small")
+    _save(figure, path)
+
+
+def generalization_gap(summary: Sequence[dict[str, Any]], path: Path) -> None:
+    """Train minus test accuracy and loss per preset (bars: mean; whiskers: std)."""
+    figure = Figure(figsize=(9, 4))
+    left, right = figure.subplots(1, 2)
+    labels = [entry["preset"] for entry in summary]
+    for axes, metric, scale, title in (
+        (left, "accuracy_gap", 100, "accuracy gap (train - test), points"),
+        (right, "loss_gap", 1, "loss gap (train - test)"),
+    ):
+        means = [entry[f"{metric}_mean"] * scale for entry in summary]
+        spreads = [entry[f"{metric}_std"] * scale for entry in summary]
+        axes.bar(labels, means, yerr=spreads, color=[f"C{i % 10}" for i in range(len(labels))])
+        axes.set_title(title)
+        axes.axhline(0, color="black", linewidth=0.8)
+        axes.tick_params(axis="x", labelrotation=30)
+    _save(figure, path)
+
+
+def sweep(summary: Sequence[dict[str, Any]], swept: dict[str, Any], path: Path) -> None:
+    """Test accuracy and kernel L2 norm against the swept strength, on a log axis."""
+    figure = Figure(figsize=(7, 4.5))
+    accuracy_axes = figure.subplots()
+    norm_axes = accuracy_axes.twinx()
+    values = swept["values"]
+    accuracy_axes.errorbar(
+        values,
+        [e["test_accuracy_mean"] * 100 for e in summary],
+        yerr=[e["test_accuracy_std"] * 100 for e in summary],
+        marker="o",
+        color="C0",
+        label="test accuracy",
+    )
+    norm_axes.errorbar(
+        values,
+        [e["kernel_l2_norm_mean"] for e in summary],
+        yerr=[e["kernel_l2_norm_std"] for e in summary],
+        marker="s",
+        color="C1",
+        label="kernel L2 norm",
+    )
+    accuracy_axes.set(
+        xscale="log",
+        xlabel=f"{swept['param']} (preset {swept['preset']})",
+        title=f"Sweep of {swept['param']}",
+    )
+    accuracy_axes.set_ylabel("test accuracy (%)", color="C0")
+    norm_axes.set_ylabel("kernel L2 norm", color="C1")
+    _save(figure, path)

@@ -1,0 +1,109 @@
+"""Preset comparison: the effects each regularizer is known for, and the output files."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from l2zoo.compare import METRICS, compare, sweep
+
+SMALL = {"train_size": 1000, "epochs": 8, "validation_split": 0.2, "units": (64,)}
+
+
+@pytest.fixture(scope="module")
+def comparison(mnist_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    results = compare(
+        "mlp",
+        ["none", "l1", "l2", "elasticnet", "l2_dropout"],
+        seeds=(0, 1),
+        data_dir=mnist_dir,
+        out_dir=out,
+        progress=lambda line: None,
+        **SMALL,
+    )
+    return results, out
+
+
+def summary(results):
+    return {entry["preset"]: entry for entry in results["summary"]}
+
+
+def test_l2_shrinks_the_kernels(comparison):
+    by_preset = summary(comparison[0])
+    assert by_preset["l2"]["kernel_l2_norm_mean"] < by_preset["none"]["kernel_l2_norm_mean"]
+
+
+def test_l1_makes_weights_sparse_and_elasticnet_lies_between(comparison):
+    sparsity = {name: entry["sparsity_mean"] for name, entry in summary(comparison[0]).items()}
+    assert sparsity["l1"] > sparsity["l2"] and sparsity["l1"] > sparsity["none"]
+    assert sparsity["l2"] < sparsity["elasticnet"] < sparsity["l1"]
+
+
+def test_l2_with_dropout_narrows_the_generalization_gap(comparison):
+    by_preset = summary(comparison[0])
+    assert by_preset["none"]["accuracy_gap_mean"] > 0.03  # 800 images: the baseline overfits
+    assert by_preset["l2_dropout"]["accuracy_gap_mean"] < by_preset["none"]["accuracy_gap_mean"]
+
+
+def test_every_output_file_is_what_it_claims(comparison):
+    results, out = comparison
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["runs"]) == 10 and saved["seeds"] == [0, 1]
+    with open(out / "results.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(row["preset"], row["seed"]) for row in rows] == [
+        (preset, seed)
+        for preset in ("none", "l1", "l2", "elasticnet", "l2_dropout")
+        for seed in ("0", "1")
+    ]
+    assert list(rows[0]) == ["preset", "seed", *METRICS]
+    for row, run in zip(rows, results["runs"], strict=True):
+        assert float(row["test_accuracy"]) == pytest.approx(run["test_accuracy"])
+        assert float(row["accuracy_gap"]) == pytest.approx(
+            run["train_accuracy"] - run["test_accuracy"]
+        )
+    table = (out / "results.md").read_text().splitlines()
+    assert table[0].startswith("| preset | runs | train_accuracy") and len(table) == 2 + 5
+    assert " ± " in table[2]  # two seeds: mean ± spread
+    for name, size in (
+        ("loss_curves", (800, 500)),
+        ("weight_magnitudes", (800, 500)),
+        ("generalization_gap", (900, 400)),
+    ):
+        image = np.asarray(Image.open(out / f"{name}.png").convert("L"))
+        assert image.shape == size[::-1]
+        assert image.std() > 10  # not blank: lines and bars on a white background
+
+
+def test_sweep_of_l2_lowers_the_kernel_norm_at_every_step(mnist_dir, tmp_path):
+    results = sweep(
+        "mlp",
+        "l2",
+        [1e-4, 1e-3, 1e-2],
+        data_dir=mnist_dir,
+        out_dir=tmp_path,
+        progress=lambda line: None,
+        **SMALL,
+    )
+    norms = [entry["kernel_l2_norm_mean"] for entry in results["summary"]]
+    assert norms[0] > norms[1] > norms[2]
+    assert [entry["preset"] for entry in results["summary"]] == ["l2=0.0001", "l2=0.001", "l2=0.01"]
+    image = np.asarray(Image.open(tmp_path / "sweep.png").convert("L"))
+    assert image.shape == (450, 700) and image.std() > 10
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: sweep(param="units"), r"cannot sweep 'units'; sweepable fields: l1, l2"),
+        (lambda: compare(presets=["l2", "l2"]), r"presets must be distinct"),
+        (lambda: compare(seeds=()), r"seeds must name at least one seed"),
+        (lambda: compare(presets=["l3"]), r"unknown preset 'l3'"),
+    ],
+)
+def test_bad_comparison_arguments_raise_before_training(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
