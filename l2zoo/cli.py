@@ -85,14 +85,29 @@ def _model_arg(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def add_training_options(command: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that train: model, data, preset overrides, schedule."""
+def _numbers(kind: type) -> Any:
+    def parse(text: str) -> list:
+        try:
+            return [kind(value) for value in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind.__name__}s such as 1,2; got {text!r}"
+            ) from None
+
+    return parse
+
+
+def add_training_options(command: argparse.ArgumentParser, single_run: bool = True) -> None:
+    """Options shared by the commands that train: model, data, preset overrides, schedule.
+
+    `single_run` adds --preset and --seed (compare and sweep take several instead)."""
     command.add_argument("--model", default="mlp", choices=list_models(), help="model family")
-    command.add_argument(
-        "--preset",
-        default="l2",
-        help=f"a shipped preset ({', '.join(list_presets())}) or a .toml path",
-    )
+    if single_run:
+        command.add_argument(
+            "--preset",
+            default="l2",
+            help=f"a shipped preset ({', '.join(list_presets())}) or a .toml path",
+        )
     command.add_argument("--dataset", default="mnist", choices=DATASETS)
     command.add_argument(
         "--data-dir",
@@ -102,7 +117,16 @@ def add_training_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--train-size", type=int, help="train on the first N training images")
     command.add_argument("--epochs", type=int, default=5)
     command.add_argument("--batch-size", type=int, default=64, help="per replica")
-    command.add_argument("--seed", type=int, default=0, help="initial weights and shuffling")
+    if single_run:
+        command.add_argument("--seed", type=int, default=0, help="initial weights and shuffling")
+    else:
+        command.add_argument(
+            "--seeds",
+            type=_numbers(int),
+            default=[0],
+            help="comma-separated seeds: each run is repeated per seed",
+        )
+        command.add_argument("--out", required=True, help="folder for results and plots")
     overrides = command.add_argument_group("preset overrides (default: the preset's value)")
     overrides.add_argument("--l1", type=float, help="L1 strength: adds l1 * sum(|w|)")
     overrides.add_argument("--l2", type=float, help="L2 strength: adds l2 * sum(w**2)")
@@ -175,6 +199,37 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
+def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
+    from l2zoo.compare import markdown_table
+
+    results = run(
+        args.model,
+        *leading,
+        args.dataset,
+        train_size=args.train_size,
+        epochs=args.epochs,
+        seeds=args.seeds,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        **training_overrides(args),
+    )
+    print(markdown_table(results["summary"]), end="")
+    print(f"results and plots in {args.out}")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from l2zoo.compare import compare
+
+    _comparison(args, compare, args.presets)
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from l2zoo.compare import sweep
+
+    _comparison(args, sweep, args.param, args.values, args.preset)
+
+
 def _bench(args: argparse.Namespace) -> None:
     from l2zoo.bench import bench
 
@@ -206,6 +261,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from l2zoo.compare import DEFAULT_PRESETS
     from l2zoo.train import JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
 
     root = _Parser(prog="l2zoo", description="Keras 3 models with regularizer presets.")
@@ -269,6 +325,38 @@ def parser() -> argparse.ArgumentParser:
         help="Keras' progress output (0: only the epoch lines)",
     )
     train.set_defaults(run=_train)
+    compare = commands.add_parser(
+        "compare",
+        help="train one model under several presets; table and plots",
+        description="Train the same model on the same data under each preset and seed; "
+        "writes results.json, results.csv, results.md and PNG plots into --out.",
+    )
+    add_training_options(compare, single_run=False)
+    compare.add_argument(
+        "--presets",
+        type=lambda text: text.split(","),
+        default=list(DEFAULT_PRESETS),
+        help="comma-separated preset names or .toml paths",
+    )
+    compare.set_defaults(run=_compare)
+    sweep = commands.add_parser(
+        "sweep",
+        help="train one model over strengths of one preset field; table and plots",
+        description="Like compare, over values of one numeric field of one preset; also "
+        "plots test accuracy and kernel norm against the strength.",
+    )
+    add_training_options(sweep, single_run=False)
+    sweep.add_argument("--preset", default="l2", help="the preset whose field is swept")
+    sweep.add_argument(
+        "--param", default="l2", help="the field: l1, l2, dropout, weight_decay or learning_rate"
+    )
+    sweep.add_argument(
+        "--values",
+        type=_numbers(float),
+        required=True,
+        help="comma-separated strengths, e.g. 1e-5,1e-4,1e-3",
+    )
+    sweep.set_defaults(run=_sweep)
     bench = commands.add_parser(
         "bench",
         help="measure training samples/s against plain Keras model.fit",
