@@ -219,3 +219,27 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     error = capsys.readouterr().err
     assert status == 2
     assert error.count("\n") == 1 and error.startswith(message), error
+
+
+def test_early_stopping_ends_a_hopeless_run_and_tensorboard_writes_its_logs(tmp_path):
+    import l2zoo
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(600, 20)).astype("float32"), rng.integers(0, 3, 600)  # no signal
+    _, result = l2zoo.train(
+        "mlp",
+        "none",
+        (x, y),
+        epochs=30,
+        batch_size=32,
+        units=(64,),
+        learning_rate=0.01,
+        validation_split=0.2,
+        early_stopping=2,
+        tensorboard=True,
+        run_dir=tmp_path,
+        verbose=0,
+    )
+    assert result["epochs_completed"] < 30 and result["config"]["validation"] == "split"
+    for split in ("train", "validation"):
+        assert list((tmp_path / "logs" / split).glob("events.out.tfevents.*"))
