@@ -6,6 +6,7 @@ import argparse
 import ast
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from l2zoo.data import DATASETS
@@ -230,6 +231,46 @@ def _sweep(args: argparse.Namespace) -> None:
     _comparison(args, sweep, args.param, args.values, args.preset)
 
 
+def _search_range(text: str) -> tuple[str, tuple]:
+    name, sep, spec = text.partition("=")
+    parts = spec.split(":")
+    try:
+        if not sep or len(parts) not in (2, 3):
+            raise ValueError
+        return name, (float(parts[0]), float(parts[1]), *parts[2:])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected FIELD=LOW:HIGH[:log] such as l2=1e-6:1e-2:log; got {text!r}"
+        ) from None
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from l2zoo.tune import tune
+
+    result = tune(
+        args.model,
+        args.preset,
+        dict(args.param) or None,
+        args.method,
+        args.trials,
+        args.cv,
+        args.dataset,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        train_size=args.train_size,
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        **training_overrides(args),
+    )
+    print((Path(args.out) / "trials.md").read_text(), end="")
+    print(
+        f"best: {result['best']}\nvalidation accuracy {result['best_validation_accuracy']:.2%}, "
+        f"test accuracy (scored once) {result['test_accuracy']:.2%}; preset file "
+        f"{Path(args.out) / 'best.toml'}"
+    )
+
+
 def _bench(args: argparse.Namespace) -> None:
     from l2zoo.bench import bench
 
@@ -357,6 +398,35 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated strengths, e.g. 1e-5,1e-4,1e-3",
     )
     sweep.set_defaults(run=_sweep)
+    tune = commands.add_parser(
+        "tune",
+        help="choose preset strengths by (cross-)validated search with keras-tuner",
+        description="Search numeric preset fields with keras-tuner; each trial scores the "
+        "mean validation accuracy over --cv stratified folds of the training set (the test "
+        "set is scored once, at the end). Writes best.toml, trials.csv, trials.md, "
+        "search.png and result.json into --out; started again, it resumes.",
+    )
+    add_training_options(tune)
+    tune.add_argument(
+        "--param",
+        type=_search_range,
+        action="append",
+        default=[],
+        metavar="FIELD=LOW:HIGH[:log]",
+        help="a searched range (repeatable); default l2=1e-6:1e-2:log",
+    )
+    tune.add_argument(
+        "--method", default="bayesian", choices=("bayesian", "random", "hyperband", "grid")
+    )
+    tune.add_argument("--trials", type=int, default=10)
+    tune.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="K-fold cross-validation (default: one 20%% held-out part of the training set)",
+    )
+    tune.add_argument("--out", required=True, help="folder for results and the tuner's state")
+    tune.set_defaults(run=_tune)
     bench = commands.add_parser(
         "bench",
         help="measure training samples/s against plain Keras model.fit",

@@ -1,0 +1,321 @@
+"""Choosing a regularizer's strength by (cross-)validation, with keras-tuner as the search engine.
+
+keras-tuner cross-validates only scikit-learn models, so, as its maintainers suggest, a tuner
+subclass overrides `run_trial`: each trial trains one model per fold and reports the mean. The
+test set is never seen during the search; it is scored once, for the chosen setting, at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras_tuner
+import numpy as np
+from matplotlib.figure import Figure
+
+from l2zoo.atomic import write_json, write_text, write_with
+from l2zoo.data import load_arrays
+from l2zoo.presets import Preset, load_preset
+from l2zoo.train import PRESET_FIELDS, train
+
+METHODS = {
+    "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
+    "random": keras_tuner.oracles.RandomSearchOracle,
+    "hyperband": keras_tuner.oracles.HyperbandOracle,
+    "grid": keras_tuner.oracles.GridSearchOracle,
+}
+TUNABLE = ("l1", "l2", "dropout", "weight_decay", "learning_rate")
+OBJECTIVE = "val_accuracy"
+
+
+def check_ranges(params: dict[str, tuple]) -> dict[str, tuple[float, float, str]]:
+    """{field: (low, high[, 'log' | 'linear'])} checked; raises one readable error."""
+    if not params:
+        raise ValueError("params must name at least one field to search")
+    checked = {}
+    for name, spec in params.items():
+        if name not in TUNABLE:
+            raise ValueError(f"cannot search {name!r}; searchable fields: {', '.join(TUNABLE)}")
+        low, high, *rest = spec
+        scale = rest[0] if rest else "linear"
+        if scale not in ("log", "linear"):
+            raise ValueError(f"{name}: scale must be 'log' or 'linear'; got {scale!r}")
+        if not low < high:
+            raise ValueError(f"{name}: the range needs low < high; got {low!r} >= {high!r}")
+        if scale == "log" and low <= 0:
+            raise ValueError(f"{name}: a log scale needs low > 0; got {low!r}")
+        if low < 0:
+            raise ValueError(f"{name}: strengths are >= 0; got low = {low!r}")
+        checked[name] = (float(low), float(high), scale)
+    return checked
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int = 0) -> list[np.ndarray]:
+    """Validation indices of `folds` disjoint folds, each class dealt evenly over the folds."""
+    if folds < 2:
+        raise ValueError(f"cv_folds must be >= 2; got {folds}")
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in range(folds)]
+    offset = 0
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        for position, index in enumerate(members):
+            parts[(position + offset) % folds].append(int(index))
+        offset += len(members)
+    return [np.sort(np.array(part, dtype=int)) for part in parts]
+
+
+def cross_validate(
+    model: str,
+    preset: Preset,
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: Sequence[np.ndarray],
+    **train_options: Any,
+) -> list[float]:
+    """Validation accuracy of one model per fold: trained on the rest, scored on the fold."""
+    scores = []
+    for validation in folds:
+        training = np.setdiff1d(np.arange(len(y)), validation)
+        _, result = train(
+            model,
+            preset,
+            (x[training], y[training], x[validation], y[validation]),
+            verbose=0,
+            **train_options,
+        )
+        scores.append(result["test"]["accuracy"])  # the held-out fold, passed as the test set
+    return scores
+
+
+class CrossValidatedTuner(keras_tuner.Tuner):
+    """Scores a preset setting by the mean validation accuracy over folds of (x, y)."""
+
+    def __init__(
+        self,
+        oracle: keras_tuner.Oracle,
+        *,
+        model: str,
+        preset: Preset,
+        x: np.ndarray,
+        y: np.ndarray,
+        folds: list[np.ndarray],
+        train_options: dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(oracle=oracle, **kwargs)
+        self.model_name, self.preset, self.x, self.y = model, preset, x, y
+        self.folds, self.train_options = folds, train_options
+
+    def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict:
+        values = {
+            name: trial.hyperparameters.get(name) for name in self.oracle.hyperparameters.values
+        }
+        options = dict(self.train_options)
+        if "tuner/epochs" in values:  # hyperband chooses the epochs of each round
+            options["epochs"] = values.pop("tuner/epochs")
+        values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        start = time.perf_counter()
+        scores = cross_validate(
+            self.model_name, self.preset.replace(**values), self.x, self.y, self.folds, **options
+        )
+        metrics = {
+            OBJECTIVE: statistics.fmean(scores),
+            "val_accuracy_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+            "seconds": time.perf_counter() - start,
+        }
+        metrics.update({f"fold_{i}": score for i, score in enumerate(scores)})
+        return metrics
+
+
+def to_toml(preset: Preset) -> str:
+    """The preset as a preset file, loadable by `load_preset(path)`."""
+
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, str):
+            return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(item, list):
+            return "[" + ", ".join(value(x) for x in item) + "]"
+        return repr(float(item))
+
+    data = preset.to_dict()
+    return "".join(f"{key} = {value(data[key])}\n" for key in data if key != "name")
+
+
+def tune(
+    model: str = "cnn",
+    preset: str | Path | Preset = "l2",
+    params: dict[str, tuple] | None = None,
+    method: str = "bayesian",
+    trials: int = 10,
+    cv_folds: int | None = None,
+    dataset: str | Sequence[np.ndarray] = "mnist",
+    *,
+    out_dir: str | Path = "tune",
+    data_dir: str | Path | None = None,
+    train_size: int | None = None,
+    epochs: int = 5,
+    seed: int = 0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Search preset fields (default: l2 on a log scale) and write the best as a preset file.
+
+    `params` maps fields to (low, high[, 'log']). With `cv_folds=k` a trial's score is the mean
+    validation accuracy over k stratified folds of the training set; without, one 20% held-out
+    part. Writes into `out_dir`: best.toml, trials.csv, trials.md, search.png, result.json,
+    and keras-tuner's own state, so a search started again resumes without repeating trials.
+    """
+    ranges = check_ranges(params or {"l2": (1e-6, 1e-2, "log")})
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be a positive integer; got {trials!r}")
+    preset_fields = {k: overrides.pop(k) for k in set(overrides) & PRESET_FIELDS}
+    base = load_preset(preset, **preset_fields)
+    if isinstance(dataset, str):
+        splits, _ = load_arrays(dataset, data_dir)
+        (x, y), (x_test, y_test) = splits["train"], splits["test"]
+        x, x_test = x[..., None], x_test[..., None]
+    else:
+        x, y, x_test, y_test = dataset
+    x, y = x[:train_size], y[:train_size]
+    folds = (
+        stratified_folds(y, cv_folds, seed)
+        if cv_folds is not None
+        else [np.sort(np.random.default_rng(seed).permutation(len(y))[: len(y) // 5])]
+    )
+    space = keras_tuner.HyperParameters()
+    for name, (low, high, scale) in ranges.items():
+        if method == "grid":  # a grid of about trials ** (1 / fields) points per field
+            points = max(2, round(trials ** (1 / len(ranges))))
+            step = (
+                (high / low) ** (1 / (points - 1))
+                if scale == "log"
+                else (high - low) / (points - 1)
+            )
+            space.Float(name, low, high, step=step, sampling=scale)
+        else:
+            space.Float(name, low, high, sampling=scale)
+    oracle_options = {"max_epochs": epochs} if method == "hyperband" else {"max_trials": trials}
+    oracle = METHODS[method](
+        objective=keras_tuner.Objective(OBJECTIVE, "max"),
+        hyperparameters=space,
+        seed=seed,
+        **oracle_options,
+    )
+    out = Path(out_dir)
+    tuner = CrossValidatedTuner(
+        oracle,
+        model=model,
+        preset=base,
+        x=x,
+        y=y,
+        folds=folds,
+        train_options={"epochs": epochs, "seed": seed, **overrides},
+        directory=str(out),
+        project_name="keras_tuner",
+        overwrite=False,
+    )
+    tuner.search()
+    rows = _trial_rows(tuner, ranges, len(folds))
+    best_values = {name: tuner.get_best_hyperparameters(1)[0].get(name) for name in ranges}
+    best = base.replace(
+        name=f"{base.name}_tuned",
+        **best_values,
+        description=f"{base.name} with {_setting(best_values)} chosen by "
+        f"{method} search, {len(folds)}-fold validation accuracy",
+    )
+    _, final = train(
+        model, best, (x, y, x_test, y_test), verbose=0, epochs=epochs, seed=seed, **overrides
+    )
+    result = {
+        "model": model,
+        "method": method,
+        "folds": len(folds),
+        "ranges": ranges,
+        "best": best.to_dict(),
+        "best_validation_accuracy": max(r[OBJECTIVE] for r in rows),
+        "test_accuracy": final["test"]["accuracy"],
+        "trials": rows,
+    }
+    write_text(out / "best.toml", to_toml(best))
+    _write_tables(out, rows, ranges, len(folds))
+    _plot(out / "search.png", rows, next(iter(ranges)), ranges)
+    write_json(out / "result.json", result)
+    return result
+
+
+def _setting(values: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:.3g}" for name, value in values.items())
+
+
+def _trial_rows(tuner: keras_tuner.Tuner, ranges: dict, folds: int) -> list[dict[str, Any]]:
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        if trial.status != "COMPLETED":
+            continue
+        metric = trial.metrics.get_last_value
+        rows.append(
+            {
+                "trial": trial.trial_id,
+                **{name: trial.hyperparameters.get(name) for name in ranges},
+                **{f"fold_{i}": metric(f"fold_{i}") for i in range(folds)},
+                OBJECTIVE: metric(OBJECTIVE),
+                "val_accuracy_std": metric("val_accuracy_std"),
+                "seconds": metric("seconds"),
+            }
+        )
+    return sorted(rows, key=lambda row: row["trial"])
+
+
+def _write_tables(out: Path, rows: list[dict[str, Any]], ranges: dict, folds: int) -> None:
+    columns = [
+        "trial",
+        *ranges,
+        *(f"fold_{i}" for i in range(folds)),
+        OBJECTIVE,
+        "val_accuracy_std",
+        "seconds",
+    ]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "trials.csv", buffer.getvalue())
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for row in rows:
+        lines.append(
+            "| "
+            + " | ".join(
+                f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns
+            )
+            + " |"
+        )
+    write_text(out / "trials.md", "\n".join(lines) + "\n")
+
+
+def _plot(path: Path, rows: list[dict[str, Any]], name: str, ranges: dict) -> None:
+    figure = Figure(figsize=(7, 4.5))
+    axes = figure.subplots()
+    axes.errorbar(
+        [row[name] for row in rows],
+        [row[OBJECTIVE] * 100 for row in rows],
+        yerr=[row["val_accuracy_std"] * 100 for row in rows],
+        fmt="o",
+    )
+    axes.set(
+        xscale="log" if ranges[name][2] == "log" else "linear",
+        xlabel=name,
+        ylabel="validation accuracy (%), mean over folds",
+        title=f"Search over {name}",
+    )
+    figure.tight_layout()
+    write_with(path, lambda temporary: figure.savefig(temporary, dpi=100))
