@@ -3,9 +3,11 @@ sees half a result and an interrupted run leaves the previous file intact."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,15 @@ def write_text(path: str | Path, text: str) -> None:
             os.fsync(file.fileno())
 
     write_with(path, write)
+
+
+def write_csv(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """One line per row, with a header of `columns`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
 
 
 def write_json(path: str | Path, data: Any) -> None:

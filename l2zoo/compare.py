@@ -3,8 +3,6 @@ evidence as a table (JSON, CSV, Markdown) and plots."""
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from l2zoo import plots
-from l2zoo.atomic import write_json, write_text
+from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.presets import Preset, load_preset
 from l2zoo.regularization import kernels
 from l2zoo.train import PRESET_FIELDS, train
@@ -147,11 +145,7 @@ def write_outputs(
 ) -> None:
     """results.json, results.csv, results.md and the PNG plots, each written atomically."""
     write_json(out_dir / "results.json", results)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["preset", "seed", *METRICS], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(results["runs"])
-    write_text(out_dir / "results.csv", buffer.getvalue())
+    write_csv(out_dir / "results.csv", results["runs"], ["preset", "seed", *METRICS])
     write_text(out_dir / "results.md", markdown_table(results["summary"]))
     plots.loss_curves(results["curves"], out_dir / "loss_curves.png")
     plots.weight_magnitudes(magnitudes, out_dir / "weight_magnitudes.png")

@@ -14,7 +14,8 @@ from l2zoo.atomic import write_with
 SMALLEST = 1e-7  # magnitudes below this share the first histogram bin (L1's exact zeros)
 
 
-def _save(figure: Figure, path: Path) -> None:
+def save(figure: Figure, path: Path) -> None:
+    """Lay out and write the figure as PNG, atomically."""
     figure.tight_layout()
     write_with(path, lambda temporary: figure.savefig(temporary, dpi=100))
 
@@ -36,7 +37,7 @@ def loss_curves(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path
             )
     axes.set(xlabel="epoch", ylabel="loss (with the penalty)", title="Loss per epoch")
     axes.legend(fontsize="small", ncols=2)
-    _save(figure, path)
+    save(figure, path)
 
 
 def weight_magnitudes(magnitudes: dict[str, np.ndarray], path: Path) -> None:
@@ -63,7 +64,7 @@ def weight_magnitudes(magnitudes: dict[str, np.ndarray], path: Path) -> None:
         title="Kernel weight magnitudes",
     )
     axes.legend(fontsize="small")
-    _save(figure, path)
+    save(figure, path)
 
 
 def generalization_gap(summary: Sequence[dict[str, Any]], path: Path) -> None:
@@ -81,7 +82,7 @@ def generalization_gap(summary: Sequence[dict[str, Any]], path: Path) -> None:
         axes.set_title(title)
         axes.axhline(0, color="black", linewidth=0.8)
         axes.tick_params(axis="x", labelrotation=30)
-    _save(figure, path)
+    save(figure, path)
 
 
 def sweep(summary: Sequence[dict[str, Any]], swept: dict[str, Any], path: Path) -> None:
@@ -113,4 +114,23 @@ def sweep(summary: Sequence[dict[str, Any]], swept: dict[str, Any], path: Path) 
     )
     accuracy_axes.set_ylabel("test accuracy (%)", color="C0")
     norm_axes.set_ylabel("kernel L2 norm", color="C1")
-    _save(figure, path)
+    save(figure, path)
+
+
+def search(rows: Sequence[dict[str, Any]], name: str, log_scale: bool, path: Path) -> None:
+    """Validation accuracy (mean over folds, whiskers: std) of each tuning trial against `name`."""
+    figure = Figure(figsize=(7, 4.5))
+    axes = figure.subplots()
+    axes.errorbar(
+        [row[name] for row in rows],
+        [row["val_accuracy"] * 100 for row in rows],
+        yerr=[row["val_accuracy_std"] * 100 for row in rows],
+        fmt="o",
+    )
+    axes.set(
+        xscale="log" if log_scale else "linear",
+        xlabel=name,
+        ylabel="validation accuracy (%), mean over folds",
+        title=f"Search over {name}",
+    )
+    save(figure, path)

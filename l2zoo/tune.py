@@ -7,8 +7,6 @@ test set is never seen during the search; it is scored once, for the chosen sett
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 import time
 from collections.abc import Sequence
@@ -17,9 +15,9 @@ from typing import Any
 
 import keras_tuner
 import numpy as np
-from matplotlib.figure import Figure
 
-from l2zoo.atomic import write_json, write_text, write_with
+from l2zoo import plots
+from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import load_arrays
 from l2zoo.presets import Preset, load_preset
 from l2zoo.train import PRESET_FIELDS, train
@@ -248,7 +246,8 @@ def tune(
     }
     write_text(out / "best.toml", to_toml(best))
     _write_tables(out, rows, ranges, len(folds))
-    _plot(out / "search.png", rows, next(iter(ranges)), ranges)
+    first = next(iter(ranges))
+    plots.search(rows, first, ranges[first][2] == "log", out / "search.png")
     write_json(out / "result.json", result)
     return result
 
@@ -285,11 +284,7 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], ranges: dict, folds: in
         "val_accuracy_std",
         "seconds",
     ]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / "trials.csv", buffer.getvalue())
+    write_csv(out / "trials.csv", rows, columns)
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
         lines.append(
@@ -300,22 +295,3 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], ranges: dict, folds: in
             + " |"
         )
     write_text(out / "trials.md", "\n".join(lines) + "\n")
-
-
-def _plot(path: Path, rows: list[dict[str, Any]], name: str, ranges: dict) -> None:
-    figure = Figure(figsize=(7, 4.5))
-    axes = figure.subplots()
-    axes.errorbar(
-        [row[name] for row in rows],
-        [row[OBJECTIVE] * 100 for row in rows],
-        yerr=[row["val_accuracy_std"] * 100 for row in rows],
-        fmt="o",
-    )
-    axes.set(
-        xscale="log" if ranges[name][2] == "log" else "linear",
-        xlabel=name,
-        ylabel="validation accuracy (%), mean over folds",
-        title=f"Search over {name}",
-    )
-    figure.tight_layout()
-    write_with(path, lambda temporary: figure.savefig(temporary, dpi=100))
