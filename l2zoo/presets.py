@@ -147,6 +147,21 @@ class Preset:
         data["regularizer"] = self.regularizer_kind
         return data
 
+    def to_toml(self) -> str:
+        """The preset as a preset file (its name is the file's name, so it is left out)."""
+
+        def value(item: Any) -> str:
+            if isinstance(item, bool):
+                return "true" if item else "false"
+            if isinstance(item, str):
+                return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            if isinstance(item, list):
+                return "[" + ", ".join(value(x) for x in item) + "]"
+            return repr(float(item))
+
+        data = self.to_dict()
+        return "".join(f"{key} = {value(data[key])}\n" for key in data if key != "name")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], name: str = "custom") -> Preset:
         """Build from preset-file data; a stated `regularizer` kind must match the strengths."""

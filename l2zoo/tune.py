@@ -132,22 +132,6 @@ class CrossValidatedTuner(keras_tuner.Tuner):
         return metrics
 
 
-def to_toml(preset: Preset) -> str:
-    """The preset as a preset file, loadable by `load_preset(path)`."""
-
-    def value(item: Any) -> str:
-        if isinstance(item, bool):
-            return "true" if item else "false"
-        if isinstance(item, str):
-            return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(item, list):
-            return "[" + ", ".join(value(x) for x in item) + "]"
-        return repr(float(item))
-
-    data = preset.to_dict()
-    return "".join(f"{key} = {value(data[key])}\n" for key in data if key != "name")
-
-
 def tune(
     model: str = "cnn",
     preset: str | Path | Preset = "l2",
@@ -244,7 +228,7 @@ def tune(
         "test_accuracy": final["test"]["accuracy"],
         "trials": rows,
     }
-    write_text(out / "best.toml", to_toml(best))
+    write_text(out / "best.toml", best.to_toml())
     _write_tables(out, rows, ranges, len(folds))
     first = next(iter(ranges))
     plots.search(rows, first, ranges[first][2] == "log", out / "search.png")

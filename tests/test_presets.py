@@ -46,10 +46,12 @@ def test_a_users_file_loads_the_same_way_as_a_shipped_one(tmp_path):
     assert load_preset(str(path)) == preset
 
 
-def test_preset_round_trips_through_its_dict():
+def test_preset_round_trips_through_its_dict_and_its_toml(tmp_path):
     for name in list_presets():
-        preset = load_preset(name)
+        preset = load_preset(name, description='quoted "words" and a \\ backslash')
         assert Preset.from_dict(preset.to_dict()) == preset
+        (tmp_path / f"{name}.toml").write_text(preset.to_toml())
+        assert load_preset(tmp_path / f"{name}.toml") == preset
 
 
 def test_overrides_change_only_what_they_name():
