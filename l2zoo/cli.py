@@ -20,6 +20,7 @@ PRESET_COLUMNS = (
     "l2",
     "applies to",
     "dropout",
+    "max norm",
     "batchnorm",
     "optimizer",
     "weight decay",
@@ -40,6 +41,7 @@ def preset_rows() -> list[list[str]]:
                 f"{p.l2:g}",
                 ", ".join(p.apply_to),
                 f"{p.dropout:g}",
+                f"{p.max_norm:g}",
                 "yes" if p.batchnorm else "no",
                 p.optimizer,
                 f"{p.weight_decay:g}",
@@ -133,6 +135,9 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     overrides.add_argument("--l2", type=float, help="L2 strength: adds l2 * sum(w**2)")
     overrides.add_argument("--dropout", type=float, help="dropout rate in [0, 1)")
     overrides.add_argument(
+        "--max-norm", type=float, help="cap on each unit's incoming kernel norm (0: off)"
+    )
+    overrides.add_argument(
         "--batchnorm", action=argparse.BooleanOptionalAction, help="batch normalization on or off"
     )
     overrides.add_argument(
@@ -159,6 +164,7 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "l1",
         "l2",
         "dropout",
+        "max_norm",
         "batchnorm",
         "apply_to",
         "optimizer",
@@ -389,7 +395,9 @@ def parser() -> argparse.ArgumentParser:
     add_training_options(sweep, single_run=False)
     sweep.add_argument("--preset", default="l2", help="the preset whose field is swept")
     sweep.add_argument(
-        "--param", default="l2", help="the field: l1, l2, dropout, weight_decay or learning_rate"
+        "--param",
+        default="l2",
+        help="the field: l1, l2, dropout, max_norm, weight_decay or learning_rate",
     )
     sweep.add_argument(
         "--values",

@@ -31,7 +31,7 @@ METRICS = (
     "regularization_share",
     "wall_time_s",
 )
-SWEEPABLE = ("l1", "l2", "dropout", "weight_decay", "learning_rate")
+SWEEPABLE = ("l1", "l2", "dropout", "max_norm", "weight_decay", "learning_rate")
 
 
 def _run_all(

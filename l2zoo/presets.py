@@ -47,6 +47,7 @@ class Preset:
     l2: float = 0.0
     apply_to: tuple[str, ...] = ("kernel",)
     dropout: float = 0.0
+    max_norm: float = 0.0
     batchnorm: bool = False
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -58,7 +59,7 @@ class Preset:
                 f"preset {self.name!r}: {field} must be {expected}; got {getattr(self, field)!r}"
             )
 
-        for field in ("l1", "l2", "weight_decay", "learning_rate", "dropout"):
+        for field in ("l1", "l2", "weight_decay", "learning_rate", "dropout", "max_norm"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 fail(field, "a number")
@@ -118,6 +119,11 @@ class Preset:
         if kind == "l2":
             return keras.regularizers.L2(self.l2)
         return keras.regularizers.L1L2(l1=self.l1, l2=self.l2)
+
+    def kernel_constraint(self, axis: int | list[int] = 0) -> keras.constraints.Constraint | None:
+        """MaxNorm: the norm over `axis` of the weights feeding each output unit is at most
+        `max_norm` (Dense: axis 0; a convolution: every axis but the last). None when 0."""
+        return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
     def make_optimizer(self) -> keras.optimizers.Optimizer:
         """A fresh optimizer whose decoupled weight decay reaches only `apply_to` groups.

@@ -28,7 +28,7 @@ METHODS = {
     "hyperband": keras_tuner.oracles.HyperbandOracle,
     "grid": keras_tuner.oracles.GridSearchOracle,
 }
-TUNABLE = ("l1", "l2", "dropout", "weight_decay", "learning_rate")
+TUNABLE = ("l1", "l2", "dropout", "max_norm", "weight_decay", "learning_rate")
 OBJECTIVE = "val_accuracy"
 
 

@@ -40,11 +40,13 @@ def check_sizes(family: str, name: str, value: Any) -> tuple[int, ...]:
     return sizes
 
 
-def dense_regularizers(preset: Preset) -> dict[str, Any]:
-    """Keyword arguments that regularize a Dense, Conv or attention layer as the preset says."""
+def dense_regularizers(preset: Preset, kernel_axis: int | list[int] = 0) -> dict[str, Any]:
+    """Keyword arguments that regularize (and max-norm constrain) a Dense, Conv or attention
+    layer as the preset says; `kernel_axis` spans each output unit's incoming weights."""
     return {
         "kernel_regularizer": preset.regularizer("kernel"),
         "bias_regularizer": preset.regularizer("bias"),
+        "kernel_constraint": preset.kernel_constraint(kernel_axis),
     }
 
 

@@ -46,6 +46,7 @@ def build_cnn(
         if len(shape) == 1
         else (keras.layers.Conv2D, keras.layers.MaxPooling2D)
     )
+    incoming = [0, 1] if len(shape) == 1 else [0, 1, 2]  # kernel axes feeding one filter
     inputs = keras.Input(shape)
     x = inputs
     if len(shape) in (1, 2):
@@ -56,7 +57,7 @@ def build_cnn(
             kernel_size,
             padding="same",
             use_bias=not preset.batchnorm,
-            **dense_regularizers(preset),
+            **dense_regularizers(preset, kernel_axis=incoming),
         )
         x = normalized(x, layer, preset, "relu")
         x = pool(2, padding="same")(x)

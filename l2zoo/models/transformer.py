@@ -76,8 +76,9 @@ def build_transformer(
     regularized = dense_regularizers(preset)
     inputs = keras.Input(shape)
     x = keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 2 else inputs
+    patch_regularizers = dense_regularizers(preset, kernel_axis=[0, 1, 2])
     patches = keras.layers.Conv2D(
-        dim, patch_size, strides=patch_size, name="patch_embedding", **regularized
+        dim, patch_size, strides=patch_size, name="patch_embedding", **patch_regularizers
     )
     x = normalized(x, patches, preset)
     x = keras.layers.Reshape(((shape[0] // patch_size) * (shape[1] // patch_size), dim))(x)
