@@ -13,9 +13,9 @@ import numpy as np
 
 from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text
-from l2zoo.presets import Preset, load_preset
+from l2zoo.presets import Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
-from l2zoo.train import PRESET_FIELDS, train
+from l2zoo.train import train
 
 DEFAULT_PRESETS = ("none", "l1", "l2", "elasticnet", "l2_dropout_batchnorm")
 # Per run, in this order in the CSV and Markdown tables.
@@ -154,11 +154,6 @@ def write_outputs(
         plots.sweep(results["summary"], results["sweep"], out_dir / "sweep.png")
 
 
-def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    preset_fields = {k: overrides.pop(k) for k in set(overrides) & PRESET_FIELDS}
-    return preset_fields, overrides
-
-
 def compare(
     model: str = "mlp",
     presets: Sequence[str | Path | Preset] = DEFAULT_PRESETS,
@@ -177,7 +172,7 @@ def compare(
     `overrides` go to every run: preset fields (applied on top of each preset), model sizes
     and `l2zoo.train` options such as `data_dir` or `batch_size`.
     """
-    preset_fields, options = _split_overrides(dict(overrides))
+    preset_fields, options = split_preset_fields(overrides)
     runs = [(preset.name, preset) for preset in (load_preset(p, **preset_fields) for p in presets)]
     if len({label for label, _ in runs}) != len(runs):
         raise ValueError(f"presets must be distinct; got {[label for label, _ in runs]}")
@@ -213,7 +208,7 @@ def sweep(
         raise ValueError(f"cannot sweep {param!r}; sweepable fields: {', '.join(SWEEPABLE)}")
     if not values:
         raise ValueError("values must hold at least one strength")
-    preset_fields, options = _split_overrides(dict(overrides))
+    preset_fields, options = split_preset_fields(overrides)
     base = load_preset(preset, **preset_fields)
     runs = [(f"{param}={value:g}", base.replace(**{param: value})) for value in values]
     swept = {"param": param, "values": list(values), "preset": base.name}

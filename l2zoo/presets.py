@@ -198,6 +198,15 @@ def _field_names() -> set[str]:
     return {field.name for field in dataclasses.fields(Preset)}
 
 
+def split_preset_fields(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the preset fields among `overrides`, everything else, such as model sizes)."""
+    fields = _field_names()
+    return (
+        {k: v for k, v in overrides.items() if k in fields},
+        {k: v for k, v in overrides.items() if k not in fields},
+    )
+
+
 def _shipped() -> dict[str, Any]:
     folder = resources.files("l2zoo.preset_files")
     return {

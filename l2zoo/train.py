@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from l2zoo.atomic import write_json
 from l2zoo.data import Data, from_arrays, load_dataset
 from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model
-from l2zoo.presets import Preset, load_preset
+from l2zoo.presets import Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
@@ -29,7 +28,6 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 # poorly. Hence "auto".
 STEPS_PER_EXECUTION = 128
 JIT_COMPILE = "auto"
-PRESET_FIELDS = frozenset(field.name for field in dataclasses.fields(Preset))
 
 
 def make_strategy(name: str | tf.distribute.Strategy = "auto") -> tf.distribute.Strategy:
@@ -196,7 +194,8 @@ def train(
         )
     if tensorboard and run_dir is None:
         raise ValueError("tensorboard=True needs a run_dir to write its logs into")
-    preset = load_preset(preset, **{k: overrides.pop(k) for k in set(overrides) & PRESET_FIELDS})
+    preset_fields, overrides = split_preset_fields(overrides)
+    preset = load_preset(preset, **preset_fields)
     strategy = make_strategy(strategy)
     steps_per_execution = supported_steps_per_execution(strategy, steps_per_execution)
     global_batch = batch_size * strategy.num_replicas_in_sync

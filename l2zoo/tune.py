@@ -19,8 +19,8 @@ import numpy as np
 from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import load_arrays
-from l2zoo.presets import Preset, load_preset
-from l2zoo.train import PRESET_FIELDS, train
+from l2zoo.presets import Preset, load_preset, split_preset_fields
+from l2zoo.train import train
 
 METHODS = {
     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
@@ -160,7 +160,7 @@ def tune(
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be a positive integer; got {trials!r}")
-    preset_fields = {k: overrides.pop(k) for k in set(overrides) & PRESET_FIELDS}
+    preset_fields, overrides = split_preset_fields(overrides)
     base = load_preset(preset, **preset_fields)
     if isinstance(dataset, str):
         splits, _ = load_arrays(dataset, data_dir)

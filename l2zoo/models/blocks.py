@@ -40,7 +40,7 @@ def check_sizes(family: str, name: str, value: Any) -> tuple[int, ...]:
     return sizes
 
 
-def dense_regularizers(preset: Preset, kernel_axis: int | list[int] = 0) -> dict[str, Any]:
+def kernel_options(preset: Preset, kernel_axis: int | list[int] = 0) -> dict[str, Any]:
     """Keyword arguments that regularize (and max-norm constrain) a Dense, Conv or attention
     layer as the preset says; `kernel_axis` spans each output unit's incoming weights."""
     return {
@@ -76,5 +76,5 @@ def dropout(x: Any, preset: Preset) -> Any:
 def classifier(x: Any, num_classes: int, preset: Preset) -> Any:
     """The regularized Dense softmax head over the classes."""
     return keras.layers.Dense(
-        num_classes, activation="softmax", name="classifier", **dense_regularizers(preset)
+        num_classes, activation="softmax", name="classifier", **kernel_options(preset)
     )(x)

@@ -11,8 +11,8 @@ from l2zoo.models.blocks import (
     check_input,
     check_sizes,
     classifier,
-    dense_regularizers,
     dropout,
+    kernel_options,
     normalized,
 )
 from l2zoo.presets import Preset, load_preset
@@ -57,7 +57,7 @@ def build_cnn(
             kernel_size,
             padding="same",
             use_bias=not preset.batchnorm,
-            **dense_regularizers(preset, kernel_axis=incoming),
+            **kernel_options(preset, kernel_axis=incoming),
         )
         x = normalized(x, layer, preset, "relu")
         x = pool(2, padding="same")(x)

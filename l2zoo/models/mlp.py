@@ -11,8 +11,8 @@ from l2zoo.models.blocks import (
     check_input,
     check_sizes,
     classifier,
-    dense_regularizers,
     dropout,
+    kernel_options,
     normalized,
 )
 from l2zoo.presets import Preset, load_preset
@@ -38,8 +38,6 @@ def build_mlp(
     inputs = keras.Input(shape)
     x = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
     for width in units:
-        dense = keras.layers.Dense(
-            width, use_bias=not preset.batchnorm, **dense_regularizers(preset)
-        )
+        dense = keras.layers.Dense(width, use_bias=not preset.batchnorm, **kernel_options(preset))
         x = dropout(normalized(x, dense, preset, activation), preset)
     return keras.Model(inputs, classifier(x, num_classes, preset), name="mlp")

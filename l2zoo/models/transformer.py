@@ -10,8 +10,8 @@ import keras
 from l2zoo.models.blocks import (
     check_input,
     classifier,
-    dense_regularizers,
     dropout,
+    kernel_options,
     norm_regularizers,
     normalized,
 )
@@ -73,10 +73,10 @@ def build_transformer(
             f"build_transformer: dim={dim} must be a multiple of num_heads={num_heads}"
         )
     preset = load_preset(preset, **overrides)
-    regularized = dense_regularizers(preset)
+    regularized = kernel_options(preset)
     inputs = keras.Input(shape)
     x = keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 2 else inputs
-    patch_regularizers = dense_regularizers(preset, kernel_axis=[0, 1, 2])
+    patch_regularizers = kernel_options(preset, kernel_axis=[0, 1, 2])
     patches = keras.layers.Conv2D(
         dim, patch_size, strides=patch_size, name="patch_embedding", **patch_regularizers
     )
