@@ -11,7 +11,14 @@ from typing import Any
 
 from l2zoo.data import DATASETS
 from l2zoo.models import list_models
-from l2zoo.presets import OPTIMIZERS, PARAMETER_GROUPS, list_presets, load_preset
+from l2zoo.presets import (
+    NUMERIC_FIELDS,
+    OPTIMIZERS,
+    PARAMETER_GROUPS,
+    SCHEDULES,
+    list_presets,
+    load_preset,
+)
 
 PRESET_COLUMNS = (
     "preset",
@@ -22,7 +29,9 @@ PRESET_COLUMNS = (
     "dropout",
     "max norm",
     "batchnorm",
+    "augment",
     "optimizer",
+    "schedule",
     "weight decay",
     "description",
 )
@@ -43,7 +52,9 @@ def preset_rows() -> list[list[str]]:
                 f"{p.dropout:g}",
                 f"{p.max_norm:g}",
                 "yes" if p.batchnorm else "no",
+                f"shift {p.translate:g}, turn {p.rotate:g}" if p.translate or p.rotate else "no",
                 p.optimizer,
+                p.schedule,
                 f"{p.weight_decay:g}",
                 p.description,
             ]
@@ -145,8 +156,15 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
         type=lambda text: text.split(","),
         help=f"comma-separated groups from {','.join(PARAMETER_GROUPS)}",
     )
+    overrides.add_argument(
+        "--translate", type=float, help="random shifts of training images, a fraction of a side"
+    )
+    overrides.add_argument(
+        "--rotate", type=float, help="random rotations of training images, a fraction of a turn"
+    )
     overrides.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     overrides.add_argument("--learning-rate", type=float)
+    overrides.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     overrides.add_argument("--weight-decay", type=float, help="decoupled, by the optimizer")
     command.add_argument(
         "--model-arg",
@@ -167,8 +185,11 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_norm",
         "batchnorm",
         "apply_to",
+        "translate",
+        "rotate",
         "optimizer",
         "learning_rate",
+        "schedule",
         "weight_decay",
     )
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -189,6 +210,7 @@ def _train(args: argparse.Namespace) -> None:
         data_dir=args.data_dir,
         train_size=args.train_size,
         validation_split=args.validation_split,
+        validate_every_epoch=args.validate_every_epoch,
         steps_per_execution=args.steps_per_execution,
         jit_compile=args.jit_compile,
         early_stopping=args.early_stopping,
@@ -332,6 +354,12 @@ def parser() -> argparse.ArgumentParser:
         "on the test set each epoch)",
     )
     train.add_argument(
+        "--no-validation",
+        dest="validate_every_epoch",
+        action="store_false",
+        help="no evaluation after each epoch: the test set is scored once, at the end",
+    )
+    train.add_argument(
         "--strategy",
         default="auto",
         choices=STRATEGIES,
@@ -397,7 +425,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--param",
         default="l2",
-        help="the field: l1, l2, dropout, max_norm, weight_decay or learning_rate",
+        help=f"the field: {', '.join(NUMERIC_FIELDS)}",
     )
     sweep.add_argument(
         "--values",

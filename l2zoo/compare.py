@@ -13,7 +13,7 @@ import numpy as np
 
 from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text
-from l2zoo.presets import Preset, load_preset, split_preset_fields
+from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
 from l2zoo.train import train
 
@@ -31,7 +31,6 @@ METRICS = (
     "regularization_share",
     "wall_time_s",
 )
-SWEEPABLE = ("l1", "l2", "dropout", "max_norm", "weight_decay", "learning_rate")
 
 
 def _run_all(
@@ -204,8 +203,8 @@ def sweep(
     **overrides: Any,
 ) -> dict[str, Any]:
     """`compare` over the strengths `values` of one numeric preset field `param`."""
-    if param not in SWEEPABLE:
-        raise ValueError(f"cannot sweep {param!r}; sweepable fields: {', '.join(SWEEPABLE)}")
+    if param not in NUMERIC_FIELDS:
+        raise ValueError(f"cannot sweep {param!r}; sweepable fields: {', '.join(NUMERIC_FIELDS)}")
     if not values:
         raise ValueError("values must hold at least one strength")
     preset_fields, options = split_preset_fields(overrides)

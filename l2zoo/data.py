@@ -9,7 +9,9 @@ import gzip
 import os
 import socket
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -204,6 +206,24 @@ def _pipeline(
     # Each worker of a multi-worker run reads every batch index and keeps its own share.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.data.Dataset:
+    """Training batches of images (height, width[, channels]) passed through `augmentation`
+    (Keras image layers, each image transformed on its own); labels are left alone."""
+    shape = tuple(dataset.element_spec[0].shape[1:])
+    if len(shape) not in (2, 3):
+        raise ValueError(
+            f"translate and rotate augment images (height, width[, channels]); "
+            f"the data has shape {shape}"
+        )
+
+    def apply(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if len(shape) == 2:
+            return augmentation(x[..., None], training=True)[..., 0], y
+        return augmentation(x, training=True), y
+
+    return dataset.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def from_arrays(

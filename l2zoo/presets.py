@@ -17,6 +17,18 @@ from typing import Any
 import keras
 
 REGULARIZERS = ("none", "l1", "l2", "elasticnet")
+SCHEDULES = ("constant", "cosine")
+# The numeric fields: what `l2zoo sweep` can sweep and `l2zoo tune` can search.
+NUMERIC_FIELDS = (
+    "l1",
+    "l2",
+    "dropout",
+    "max_norm",
+    "translate",
+    "rotate",
+    "weight_decay",
+    "learning_rate",
+)
 PARAMETER_GROUPS = ("kernel", "bias", "norm", "embedding")
 OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
@@ -39,6 +51,9 @@ class Preset:
 
     The penalty kind follows from the strengths: l1 only is L1, l2 only is L2, both is
     ElasticNet, neither is none. `weight_decay` is decoupled decay applied by the optimizer.
+    `translate` and `rotate` augment training images (Keras' RandomTranslation and
+    RandomRotation factors: a fraction of the side, a fraction of a full turn). `schedule`
+    'cosine' decays the learning rate to 0 over the run.
     """
 
     name: str = "custom"
@@ -49,8 +64,11 @@ class Preset:
     dropout: float = 0.0
     max_norm: float = 0.0
     batchnorm: bool = False
+    translate: float = 0.0
+    rotate: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    schedule: str = "constant"
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
@@ -59,7 +77,7 @@ class Preset:
                 f"preset {self.name!r}: {field} must be {expected}; got {getattr(self, field)!r}"
             )
 
-        for field in ("l1", "l2", "weight_decay", "learning_rate", "dropout", "max_norm"):
+        for field in NUMERIC_FIELDS:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 fail(field, "a number")
@@ -70,6 +88,12 @@ class Preset:
             fail("dropout", "in [0, 1)")
         if not self.learning_rate > 0:
             fail("learning_rate", "> 0")
+        if not self.translate < 1:
+            fail("translate", "a fraction of the image side in [0, 1)")
+        if not self.rotate <= 0.5:
+            fail("rotate", "a fraction of a full turn in [0, 0.5]")
+        if self.schedule not in SCHEDULES:
+            fail("schedule", f"one of {list(SCHEDULES)}")
         if not isinstance(self.batchnorm, bool):
             fail("batchnorm", "true or false")
         if self.optimizer not in OPTIMIZERS:
@@ -125,13 +149,39 @@ class Preset:
         `max_norm` (Dense: axis 0; a convolution: every axis but the last). None when 0."""
         return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
-    def make_optimizer(self) -> keras.optimizers.Optimizer:
+    def augmentation(self) -> keras.Sequential | None:
+        """Random shifts and rotations of training images, or None when the preset has none.
+
+        Borders fill with 0 (MNIST's background). `l2zoo.train` applies it in the input
+        pipeline, where Keras advises augmenting when training on a CPU, so the model stays
+        XLA-compilable; in your own `fit`, map a dataset through it or put it first in a model.
+        """
+        layers = []
+        if self.translate:
+            layers.append(
+                keras.layers.RandomTranslation(self.translate, self.translate, fill_mode="constant")
+            )
+        if self.rotate:
+            layers.append(keras.layers.RandomRotation(self.rotate, fill_mode="constant"))
+        return keras.Sequential(layers, name="augmentation") if layers else None
+
+    def make_optimizer(self, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
         """A fresh optimizer whose decoupled weight decay reaches only `apply_to` groups.
 
-        Keras does not save these exclusions with a model, so compile a loaded model with a
-        new `make_optimizer()` rather than the optimizer restored from the file.
+        A 'cosine' schedule needs `decay_steps`, the optimizer steps of the whole run. Keras
+        does not save the decay exclusions with a model, so compile a loaded model with a new
+        `make_optimizer()` rather than the optimizer restored from the file.
         """
-        kwargs: dict[str, float] = {"learning_rate": self.learning_rate}
+        learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+        learning_rate = self.learning_rate
+        if self.schedule == "cosine":
+            if not decay_steps or decay_steps < 1:
+                raise ValueError(
+                    f"preset {self.name!r}: schedule 'cosine' needs decay_steps, the number of "
+                    f"training steps (a positive integer); got {decay_steps!r}"
+                )
+            learning_rate = keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps)
+        kwargs: dict[str, Any] = {"learning_rate": learning_rate}
         if self.weight_decay:
             kwargs["weight_decay"] = self.weight_decay
         optimizer = OPTIMIZERS[self.optimizer](**kwargs)

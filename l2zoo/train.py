@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from l2zoo.atomic import write_json
-from l2zoo.data import Data, from_arrays, load_dataset
+from l2zoo.data import Data, augmented, from_arrays, load_dataset
 from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model
 from l2zoo.presets import Preset, load_preset, split_preset_fields
@@ -56,9 +56,12 @@ def resolve_jit_compile(
     jit_compile: bool | str, strategy: tf.distribute.Strategy, model: keras.Model
 ) -> bool:
     """True or False. 'auto' is XLA with one replica (Keras turns it off under
-    tf.distribute), except for a model with sliding convolutions on a machine without a GPU."""
+    tf.distribute), except for a model with sliding convolutions on a machine without a GPU
+    or with a layer XLA cannot compile (Keras' random image augmentations)."""
     if jit_compile != "auto":
         return bool(jit_compile)
+    if not all(layer.supports_jit for layer in model.layers):
+        return False
     sliding = any(
         isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)
         and tuple(layer.strides) != tuple(layer.kernel_size)
@@ -74,11 +77,13 @@ def compile_model(
     *,
     steps_per_execution: int = STEPS_PER_EXECUTION,
     jit_compile: bool = True,
+    decay_steps: int | None = None,
 ) -> keras.Model:
     """Compile for classification with the preset's optimizer (fresh, with its weight-decay
-    exclusions, which Keras does not save: use this on a loaded model too)."""
+    exclusions, which Keras does not save: use this on a loaded model too). `decay_steps`,
+    the run's optimizer steps, is what a 'cosine' schedule decays over."""
     model.compile(
-        optimizer=load_preset(preset).make_optimizer(),
+        optimizer=load_preset(preset).make_optimizer(decay_steps),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
@@ -160,6 +165,7 @@ def train(
     data_dir: str | Path | None = None,
     train_size: int | None = None,
     validation_split: float = 0.0,
+    validate_every_epoch: bool = True,
     steps_per_execution: int = STEPS_PER_EXECUTION,
     jit_compile: bool | str = JIT_COMPILE,
     early_stopping: int | None = None,
@@ -174,7 +180,8 @@ def train(
 
     `batch_size` is per replica. `dataset` is 'mnist', 'fashion_mnist', (x, y) or
     (x, y, x_test, y_test). `overrides` go to the model factory: its sizes and any preset
-    field. Without `validation_split` the test set is the per-epoch validation data.
+    field. Without `validation_split` the test set is the per-epoch validation data;
+    `validate_every_epoch=False` skips it, so the test set is scored once, at the end.
     `evaluate_train` also scores the final model on the training set (for the
     generalization gap; the per-epoch training metrics are running averages). With a
     `run_dir`, an interrupted run resumes where it stopped (BackupAndRestore), and the
@@ -212,7 +219,13 @@ def train(
     with strategy.scope():
         net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
         jit_compile = resolve_jit_compile(jit_compile, strategy, net)
-        compile_model(net, preset, steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+        compile_model(
+            net,
+            preset,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+            decay_steps=epochs * (data.train_examples // global_batch),
+        )
     task_id = (
         getattr(strategy.cluster_resolver, "task_id", 0)
         if hasattr(strategy, "cluster_resolver")
@@ -240,11 +253,13 @@ def train(
         )
     if tensorboard:
         fit_callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs")))
-    validation = data.validation or data.test
+    validation = (data.validation or data.test) if validate_every_epoch else None
+    augmentation = preset.augmentation()
+    train_data = augmented(data.train, augmentation) if augmentation else data.train
     start = time.perf_counter()
     with multi_worker_fit(net, strategy):
         history = net.fit(
-            data.train,
+            train_data,
             epochs=epochs,
             validation_data=validation,
             shuffle=False,  # the pipeline reshuffles every epoch itself

@@ -19,7 +19,7 @@ import numpy as np
 from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import load_arrays
-from l2zoo.presets import Preset, load_preset, split_preset_fields
+from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.train import train
 
 METHODS = {
@@ -28,7 +28,6 @@ METHODS = {
     "hyperband": keras_tuner.oracles.HyperbandOracle,
     "grid": keras_tuner.oracles.GridSearchOracle,
 }
-TUNABLE = ("l1", "l2", "dropout", "max_norm", "weight_decay", "learning_rate")
 OBJECTIVE = "val_accuracy"
 
 
@@ -38,8 +37,10 @@ def check_ranges(params: dict[str, tuple]) -> dict[str, tuple[float, float, str]
         raise ValueError("params must name at least one field to search")
     checked = {}
     for name, spec in params.items():
-        if name not in TUNABLE:
-            raise ValueError(f"cannot search {name!r}; searchable fields: {', '.join(TUNABLE)}")
+        if name not in NUMERIC_FIELDS:
+            raise ValueError(
+                f"cannot search {name!r}; searchable fields: {', '.join(NUMERIC_FIELDS)}"
+            )
         low, high, *rest = spec
         scale = rest[0] if rest else "linear"
         if scale not in ("log", "linear"):

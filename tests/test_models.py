@@ -83,7 +83,7 @@ def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
         (lambda: build_model("cnn", (4, 4, 4, 1)), r"build_cnn: input_shape must be \(features,\)"),
         (
             lambda: build_model("transformer", (30, 30, 1)),
-            r"multiples of patch_size=4; got \(30, 30, 1\)",
+            r"multiples of patch_size=7; got \(30, 30, 1\)",
         ),
         (lambda: build_model("transformer", dim=10), r"dim=10 must be a multiple of num_heads=4"),
         (lambda: build_mlp(units=(64, 0)), r"units must be positive integers .*; got \(64, 0\)"),

@@ -49,7 +49,7 @@ def build_transformer(
     num_classes: int = 10,
     preset: str | Path | Preset = "none",
     *,
-    patch_size: int = 4,
+    patch_size: int = 7,
     dim: int = 64,
     depth: int = 4,
     num_heads: int = 4,

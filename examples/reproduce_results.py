@@ -1,0 +1,60 @@
+"""Rerun one row of the README's results table: a family under its recommended preset on the
+60,000 MNIST training images, scored once on the 10,000 test images, for each seed.
+
+usage: python examples/reproduce_results.py {mlp,cnn,transformer} [--seeds 0,1,2] [--out DIR]
+           [--data-dir DIR]
+
+Each seed is `l2zoo train --model FAMILY --preset FAMILY_best --epochs E --batch-size 128
+--seed S --no-validation`; results go to OUT/FAMILY/seed-S/result.json, and an interrupted
+run resumes.
+"""
+
+import argparse
+import statistics
+
+from l2zoo.train import epoch_line, train
+
+# family -> epochs, the rows of the README table (batch 128, default sizes).
+EPOCHS = {"mlp": 30, "cnn": 10, "transformer": 15}
+BATCH_SIZE = 128
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("family", choices=sorted(EPOCHS))
+parser.add_argument("--seeds", default="0,1,2", type=lambda text: [int(s) for s in text.split(",")])
+parser.add_argument("--out", default="results")
+parser.add_argument("--data-dir", help="folder of the four MNIST IDX files")
+args = parser.parse_args()
+
+accuracies, minutes, speeds = [], [], []
+for seed in args.seeds:
+    print(
+        f"l2zoo train --model {args.family} --preset {args.family}_best "
+        f"--epochs {EPOCHS[args.family]} --batch-size {BATCH_SIZE} --seed {seed} --no-validation",
+        flush=True,
+    )
+    _, result = train(
+        args.family,
+        f"{args.family}_best",
+        epochs=EPOCHS[args.family],
+        batch_size=BATCH_SIZE,
+        seed=seed,
+        data_dir=args.data_dir,
+        run_dir=f"{args.out}/{args.family}/seed-{seed}",
+        validate_every_epoch=False,  # the test set is scored once, at the end
+        verbose=0,
+        callbacks=[epoch_line()],
+    )
+    accuracies.append(100 * result["test"]["accuracy"])
+    minutes.append(result["wall_time_s"] / 60)
+    speeds.append(result["samples_per_second"])
+    print(
+        f"seed {seed}: test accuracy {accuracies[-1]:.2f}%, {minutes[-1]:.1f} min, "
+        f"{speeds[-1]:.0f} samples/s",
+        flush=True,
+    )
+spread = f" ± {statistics.stdev(accuracies):.2f}" if len(accuracies) > 1 else ""
+print(
+    f"{args.family}: test accuracy {statistics.mean(accuracies):.2f}%{spread} over seeds "
+    f"{args.seeds}; {statistics.mean(minutes):.1f} min and "
+    f"{statistics.mean(speeds):.0f} samples/s per run"
+)
