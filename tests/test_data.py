@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from l2zoo import data
-from l2zoo.data import from_arrays, load_arrays, load_dataset, read_idx
+from l2zoo.data import augmented, from_arrays, load_arrays, load_dataset, read_idx
+from l2zoo.presets import load_preset
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -148,3 +149,28 @@ def test_from_arrays_rejects_inconsistent_arrays():
         from_arrays(np.zeros((5, 2)), np.zeros(4, int))
     with pytest.raises(ValueError, match=r"y must hold class indices"):
         from_arrays(np.zeros((5, 2)), np.full(5, 0.5))
+
+
+def test_augmentation_shifts_each_image_on_its_own_and_keeps_its_ink():
+    # 64 copies of one bright pixel at (14, 14); translate 0.1 shifts by up to 2.8 pixels.
+    x = np.zeros((64, 28, 28), "uint8")
+    x[:, 14, 14] = 255
+    y = np.arange(64) % 10
+    data = from_arrays(x, y, batch_size=64, seed=0)
+    images, labels = next(
+        iter(augmented(data.train, load_preset("l2", translate=0.1).augmentation()))
+    )
+    images = images.numpy()
+    assert images.shape == (64, 28, 28) and sorted(labels.numpy() % 10) == sorted(y)
+    assert images.min() >= 0 and images.sum(axis=(1, 2)) == pytest.approx(1.0, abs=1e-4)
+    rows, cols = np.mgrid[:28, :28]
+    centers = np.stack([(images * rows).sum((1, 2)), (images * cols).sum((1, 2))], axis=1)
+    assert np.abs(centers - 14).max() <= 2.8 + 1e-4  # within the factor's reach
+    assert centers.std(axis=0).min() > 0.5  # each image got its own shift
+    assert len({tuple(c) for c in centers.round(2)}) > 32
+
+
+def test_augmentation_needs_images():
+    data = from_arrays(np.zeros((8, 10), "float32"), np.arange(8) % 2, batch_size=4, seed=0)
+    with pytest.raises(ValueError, match=r"translate and rotate augment images .* shape \(10,\)"):
+        augmented(data.train, load_preset("l2", rotate=0.1).augmentation())

@@ -93,6 +93,19 @@ def test_regularizer_objects_carry_the_preset_strengths():
         (lambda: load_preset("l2", optimizer="rmsprop"), r"optimizer must be one of \['adam'"),
         (lambda: load_preset("l2", l3=1e-4), r"unknown field\(s\) \['l3'\]; valid fields: .*'l2'"),
         (
+            lambda: load_preset("l2", translate=1.0),
+            r"translate must be a fraction of the image side in \[0, 1\); got 1.0",
+        ),
+        (
+            lambda: load_preset("l2", rotate=0.6),
+            r"rotate must be a fraction .* \[0, 0.5\]; got 0.6",
+        ),
+        (lambda: load_preset("l2", schedule="step"), r"schedule must be one of \['constant', 'c"),
+        (
+            lambda: load_preset("l2", schedule="cosine").make_optimizer(),
+            r"schedule 'cosine' needs decay_steps, .*; got None",
+        ),
+        (
             lambda: load_preset("nowhere/mine.toml"),
             r"preset file 'nowhere/mine.toml' does not exist",
         ),
@@ -142,3 +155,12 @@ def test_decoupled_decay_skips_biases_norms_and_position_embeddings_also_after_l
         np.testing.assert_allclose(variable.numpy(), factor * before[variable.path], rtol=1e-6)
         names.add(variable.name)
     assert names == {"kernel", "bias", "gamma", "beta", "position_embedding"}
+
+
+def test_cosine_schedule_decays_the_learning_rate_from_its_value_to_zero_over_the_run():
+    optimizer = load_preset("l2", schedule="cosine", learning_rate=0.1).make_optimizer(200)
+    # 0.1 * (1 + cos(pi * step / 200)) / 2: 0.1, 0.05, 0.0146 (3/4 of the way), 0 at the end.
+    for step, expected in ((0, 0.1), (100, 0.05), (150, 0.1 * (1 - 0.5**0.5) / 2), (200, 0.0)):
+        optimizer.iterations.assign(step)
+        assert float(optimizer.learning_rate) == pytest.approx(expected, abs=1e-7)
+    assert float(load_preset("l2").make_optimizer(200).learning_rate) == pytest.approx(1e-3)

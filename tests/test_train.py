@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from l2zoo.cli import main
+from l2zoo.train import train
 
 TOY_DATA = """
 import numpy as np
@@ -185,9 +186,8 @@ def test_cli_train_runs_end_to_end_and_writes_its_result(tmp_path, mnist_dir):
     )
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["preset"]["l2"] == 3e-4 and result["config"]["model_overrides"] == {"units": 32}
-    assert (
-        result["config"]["train_examples"] == 960
-    )  # XLA: whole batches of 64 and result["test"]["accuracy"] > 0.6
+    assert result["config"]["train_examples"] == 960  # XLA: whole batches of 64
+    assert result["test"]["accuracy"] > 0.6
     assert result["samples_per_second"] > 0 and 0 <= result["sparsity"] <= 1
 
 
@@ -243,3 +243,21 @@ def test_early_stopping_ends_a_hopeless_run_and_tensorboard_writes_its_logs(tmp_
     assert result["epochs_completed"] < 30 and result["config"]["validation"] == "split"
     for split in ("train", "validation"):
         assert list((tmp_path / "logs" / split).glob("events.out.tfevents.*"))
+
+
+def test_recommended_preset_augments_in_the_pipeline_keeps_xla_and_decays_to_zero(mnist_dir):
+    net, result = train(
+        "mlp",
+        "mlp_best",
+        epochs=2,
+        train_size=2000,
+        data_dir=mnist_dir,
+        validate_every_epoch=False,
+        verbose=0,
+        units=64,
+    )
+    assert result["preset"]["translate"] == 0.1 and result["config"]["jit_compile"] is True
+    assert result["epochs_completed"] == 2 and "val_accuracy" not in result["epochs"]
+    assert int(net.optimizer.iterations) == 2 * (2000 // 64)
+    assert float(net.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert result["test"]["accuracy"] > 0.7
