@@ -24,8 +24,8 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 # Measured on a 2-core CPU with `l2zoo bench --variants` (README, "Speed"): many steps per
 # tf.function call and XLA train the seed MLP 2.3-2.7x faster than a default `fit` (2.0x
 # without XLA, 1.0x with one step per call; 128 steps beat 32 by 3%). XLA also speeds up the
-# transformer 1.6x but slows the CNN to 0.6x: XLA's CPU backend lowers sliding convolutions
-# poorly. Hence "auto".
+# transformer 1.6x but slows the CNN to 0.6x (XLA's CPU backend lowers sliding convolutions
+# poorly) and an MLP with dropout to about 0.3x (its random numbers). Hence "auto".
 STEPS_PER_EXECUTION = 128
 JIT_COMPILE = "auto"
 
@@ -56,19 +56,19 @@ def resolve_jit_compile(
     jit_compile: bool | str, strategy: tf.distribute.Strategy, model: keras.Model
 ) -> bool:
     """True or False. 'auto' is XLA with one replica (Keras turns it off under
-    tf.distribute), except for a model with sliding convolutions on a machine without a GPU
-    or with a layer XLA cannot compile (Keras' random image augmentations)."""
+    tf.distribute), except, on a machine without a GPU, for a model with sliding
+    convolutions or dropout: XLA's CPU backend runs both slower than TensorFlow does."""
     if jit_compile != "auto":
         return bool(jit_compile)
-    if not all(layer.supports_jit for layer in model.layers):
-        return False
-    sliding = any(
+    slow_on_cpu = any(
         isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)
         and tuple(layer.strides) != tuple(layer.kernel_size)
+        or isinstance(layer, keras.layers.Dropout)
+        or getattr(layer, "dropout", 0)  # MultiHeadAttention's dropout on attention weights
         for layer in model.layers
     )
     gpu = bool(tf.config.list_logical_devices("GPU"))
-    return strategy.num_replicas_in_sync == 1 and (gpu or not sliding)
+    return strategy.num_replicas_in_sync == 1 and (gpu or not slow_on_cpu)
 
 
 def compile_model(

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from l2zoo.cli import main
-from l2zoo.train import train
+from l2zoo.models import build_model
+from l2zoo.train import make_strategy, resolve_jit_compile, train
 
 TOY_DATA = """
 import numpy as np
@@ -245,7 +246,7 @@ def test_early_stopping_ends_a_hopeless_run_and_tensorboard_writes_its_logs(tmp_
         assert list((tmp_path / "logs" / split).glob("events.out.tfevents.*"))
 
 
-def test_recommended_preset_augments_in_the_pipeline_keeps_xla_and_decays_to_zero(mnist_dir):
+def test_recommended_preset_augments_in_the_pipeline_and_decays_to_zero(mnist_dir):
     net, result = train(
         "mlp",
         "mlp_best",
@@ -256,8 +257,25 @@ def test_recommended_preset_augments_in_the_pipeline_keeps_xla_and_decays_to_zer
         verbose=0,
         units=64,
     )
-    assert result["preset"]["translate"] == 0.1 and result["config"]["jit_compile"] is True
+    # Augmentation runs in the pipeline, so only dropout keeps XLA off on a CPU.
+    assert result["preset"]["translate"] == 0.1 and result["config"]["jit_compile"] is False
     assert result["epochs_completed"] == 2 and "val_accuracy" not in result["epochs"]
     assert int(net.optimizer.iterations) == 2 * (2000 // 64)
     assert float(net.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
     assert result["test"]["accuracy"] > 0.5  # 64% measured; chance is 10%
+
+
+@pytest.mark.parametrize(
+    ("family", "preset", "xla"),
+    [
+        ("mlp", "l2", True),
+        ("mlp", "l2_dropout", False),  # dropout's random numbers: ~0.3x under XLA on a CPU
+        ("cnn", "l2", False),  # sliding convolutions: ~0.6x
+        ("transformer", "transformer_best", True),  # its patch embedding does not slide
+        ("transformer", "dropout", False),
+    ],
+)
+def test_auto_jit_compile_on_a_cpu_leaves_xla_off_where_it_measured_slower(family, preset, xla):
+    model = build_model(family, preset=preset)
+    assert resolve_jit_compile("auto", make_strategy("default"), model) is xla
+    assert resolve_jit_compile(True, make_strategy("default"), model) is True
