@@ -12,7 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from l2zoo.data import load_arrays, load_dataset
+from l2zoo.data import augmented, load_arrays, load_dataset
 from l2zoo.models import build_model
 from l2zoo.presets import load_preset
 from l2zoo.train import (
@@ -73,14 +73,25 @@ def zoo_runner(
     steps_per_execution: int = STEPS_PER_EXECUTION,
     jit_compile: bool | str = JIT_COMPILE,
     train_size: int | None = None,
+    epochs: int = 5,
     **overrides: Any,
 ) -> Callable[[], float]:
-    """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device."""
+    """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device, for
+    `epochs` epochs (the span of a 'cosine' schedule)."""
     data = load_dataset("mnist", data_dir=data_dir, batch_size=batch_size, train_size=train_size)
-    net = build_model(model, data.input_shape, data.num_classes, load_preset(preset), **overrides)
+    preset = load_preset(preset)
+    net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
     jit_compile = resolve_jit_compile(jit_compile, make_strategy("default"), net)
-    compile_model(net, preset, steps_per_execution=steps_per_execution, jit_compile=jit_compile)
-    return _epoch_runner(net, data.train_examples, {"x": data.train, "shuffle": False})
+    compile_model(
+        net,
+        preset,
+        steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
+        decay_steps=epochs * (data.train_examples // batch_size),
+    )
+    augmentation = preset.augmentation()
+    train = augmented(data.train, augmentation) if augmentation else data.train
+    return _epoch_runner(net, data.train_examples, {"x": train, "shuffle": False})
 
 
 def measure(contenders: dict[str, Callable[[], float]], rounds: int = 4) -> list[dict[str, Any]]:
@@ -140,10 +151,16 @@ def bench(
     for model in models:
         for preset in presets:
             contenders[f"l2zoo {model} {preset}"] = zoo_runner(
-                model, preset, data_dir, batch_size, train_size=train_size
+                model, preset, data_dir, batch_size, train_size=train_size, epochs=rounds + 1
             )
             if variants:
                 contenders[f"l2zoo {model} {preset}, jit=False"] = zoo_runner(
-                    model, preset, data_dir, batch_size, jit_compile=False, train_size=train_size
+                    model,
+                    preset,
+                    data_dir,
+                    batch_size,
+                    jit_compile=False,
+                    train_size=train_size,
+                    epochs=rounds + 1,
                 )
     return measure(contenders, rounds)

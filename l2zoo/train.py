@@ -61,8 +61,10 @@ def resolve_jit_compile(
     if jit_compile != "auto":
         return bool(jit_compile)
     slow_on_cpu = any(
-        isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)
-        and tuple(layer.strides) != tuple(layer.kernel_size)
+        (
+            isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)
+            and tuple(layer.strides) != tuple(layer.kernel_size)
+        )
         or isinstance(layer, keras.layers.Dropout)
         or getattr(layer, "dropout", 0)  # MultiHeadAttention's dropout on attention weights
         for layer in model.layers

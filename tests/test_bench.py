@@ -2,7 +2,7 @@
 
 import itertools
 
-from l2zoo.bench import measure
+from l2zoo.bench import measure, zoo_runner
 
 
 def test_measure_drops_the_warm_up_round_and_compares_medians():
@@ -41,3 +41,9 @@ def test_measure_drops_the_warm_up_round_and_compares_medians():
             "ratio_to_reference": 3.0,
         },
     ]
+
+
+def test_zoo_runner_trains_a_recommended_preset_as_train_does(mnist_dir):
+    # mlp_best: a cosine schedule (needs the run's steps) and shifted images (in the pipeline).
+    one_epoch = zoo_runner("mlp", "mlp_best", mnist_dir, 64, train_size=640, epochs=2, units=16)
+    assert one_epoch() > 0 and one_epoch() > 0
