@@ -12,16 +12,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from l2zoo.data import augmented, load_arrays, load_dataset
-from l2zoo.models import build_model
+from l2zoo.data import load_arrays, load_dataset
 from l2zoo.presets import load_preset
 from l2zoo.train import (
     JIT_COMPILE,
     STEPS_PER_EXECUTION,
     EpochTimer,
-    compile_model,
+    build_for_run,
     make_strategy,
-    resolve_jit_compile,
+    training_batches,
 )
 
 REFERENCE = "keras model.fit (default)"
@@ -80,17 +79,18 @@ def zoo_runner(
     `epochs` epochs (the span of a 'cosine' schedule)."""
     data = load_dataset("mnist", data_dir=data_dir, batch_size=batch_size, train_size=train_size)
     preset = load_preset(preset)
-    net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
-    jit_compile = resolve_jit_compile(jit_compile, make_strategy("default"), net)
-    compile_model(
-        net,
+    net = build_for_run(
+        model,
         preset,
+        data,
+        make_strategy("default"),
+        epochs=epochs,
+        global_batch=batch_size,
         steps_per_execution=steps_per_execution,
         jit_compile=jit_compile,
-        decay_steps=epochs * (data.train_examples // batch_size),
+        **overrides,
     )
-    augmentation = preset.augmentation()
-    train = augmented(data.train, augmentation) if augmentation else data.train
+    train = training_batches(data, preset)
     return _epoch_runner(net, data.train_examples, {"x": train, "shuffle": False})
 
 

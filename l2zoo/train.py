@@ -94,6 +94,37 @@ def compile_model(
     return model
 
 
+def build_for_run(
+    model: str,
+    preset: Preset,
+    data: Data,
+    strategy: tf.distribute.Strategy,
+    *,
+    epochs: int,
+    global_batch: int,
+    steps_per_execution: int,
+    jit_compile: bool | str,
+    **overrides: Any,
+) -> keras.Model:
+    """The zoo model for `data`, compiled for a run of `epochs` (the span of a 'cosine'
+    schedule); call it inside `strategy.scope()`."""
+    net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
+    compile_model(
+        net,
+        preset,
+        steps_per_execution=steps_per_execution,
+        jit_compile=resolve_jit_compile(jit_compile, strategy, net),
+        decay_steps=epochs * (data.train_examples // global_batch),
+    )
+    return net
+
+
+def training_batches(data: Data, preset: Preset) -> Any:
+    """The training set as `fit` takes it: through the preset's augmentation, if it has one."""
+    augmentation = preset.augmentation()
+    return augmented(data.train, augmentation) if augmentation else data.train
+
+
 def epoch_line(validation: str = "Test") -> keras.callbacks.Callback:
     """Prints `Epoch 1, Average Loss: 0.2987, Test Accuracy: 95.80%` after every epoch."""
 
@@ -219,15 +250,18 @@ def train(
         validation_split=validation_split,
     )
     with strategy.scope():
-        net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
-        jit_compile = resolve_jit_compile(jit_compile, strategy, net)
-        compile_model(
-            net,
+        net = build_for_run(
+            model,
             preset,
+            data,
+            strategy,
+            epochs=epochs,
+            global_batch=global_batch,
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
-            decay_steps=epochs * (data.train_examples // global_batch),
+            **overrides,
         )
+    jit_compile = net.jit_compile
     task_id = (
         getattr(strategy.cluster_resolver, "task_id", 0)
         if hasattr(strategy, "cluster_resolver")
@@ -256,12 +290,10 @@ def train(
     if tensorboard:
         fit_callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs")))
     validation = (data.validation or data.test) if validate_every_epoch else None
-    augmentation = preset.augmentation()
-    train_data = augmented(data.train, augmentation) if augmentation else data.train
     start = time.perf_counter()
     with multi_worker_fit(net, strategy):
         history = net.fit(
-            train_data,
+            training_batches(data, preset),
             epochs=epochs,
             validation_data=validation,
             shuffle=False,  # the pipeline reshuffles every epoch itself
