@@ -4,9 +4,9 @@
 usage: python examples/reproduce_results.py {mlp,cnn,transformer} [--seeds 0,1,2] [--out DIR]
            [--data-dir DIR] [--epochs E]
 
-Each seed is `l2zoo train --model FAMILY --preset FAMILY_best --epochs E --batch-size 128
---seed S --no-validation`; results go to OUT/FAMILY-E/seed-S/result.json, and an interrupted
-run resumes.
+Each seed is `l2zoo train --model FAMILY --preset FAMILY_best [--model-arg KEY=VALUE ...]
+--epochs E --batch-size 128 --seed S --no-validation`; results go to
+OUT/FAMILY-E/seed-S/result.json, and an interrupted run resumes.
 """
 
 import argparse
@@ -14,8 +14,10 @@ import statistics
 
 from l2zoo.train import epoch_line, train
 
-# family -> epochs, the rows of the README table (batch 128, default sizes).
-EPOCHS = {"mlp": 30, "cnn": 10, "transformer": 15}
+# family -> epochs and sizes, the rows of the README table (batch 128). The CNN's sizes were
+# chosen on a held-out 10% of the training images; its defaults (3x3 "same") fit any input.
+EPOCHS = {"mlp": 30, "cnn": 20, "transformer": 15}
+SIZES = {"cnn": {"kernel_size": 5, "padding": "valid", "units": (256,)}}
 BATCH_SIZE = 128
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,11 +28,16 @@ parser.add_argument("--data-dir", help="folder of the four MNIST IDX files")
 parser.add_argument("--epochs", type=int, help="instead of the table's epochs for the family")
 args = parser.parse_args()
 epochs = args.epochs or EPOCHS[args.family]
+sizes = SIZES.get(args.family, {})
+model_args = "".join(
+    f" --model-arg {key}={','.join(map(str, value)) + ',' if isinstance(value, tuple) else value}"
+    for key, value in sizes.items()
+)
 
 accuracies, minutes, speeds = [], [], []
 for seed in args.seeds:
     print(
-        f"l2zoo train --model {args.family} --preset {args.family}_best "
+        f"l2zoo train --model {args.family} --preset {args.family}_best{model_args} "
         f"--epochs {epochs} --batch-size {BATCH_SIZE} --seed {seed} --no-validation",
         flush=True,
     )
@@ -45,6 +52,7 @@ for seed in args.seeds:
         validate_every_epoch=False,  # the test set is scored once, at the end
         verbose=0,
         callbacks=[epoch_line()],
+        **sizes,
     )
     accuracies.append(100 * result["test"]["accuracy"])
     minutes.append(result["wall_time_s"] / 60)

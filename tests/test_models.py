@@ -59,6 +59,16 @@ def test_placement_of_dropout_and_batchnorm_follows_the_docstrings():
     ]
     stage = ["Conv2D", "BatchNormalization", "Activation", "MaxPooling2D"]
     assert kinds == ["InputLayer", *stage, *stage, "Flatten", "Dropout", "Dense"]
+    model = build_model(
+        "cnn", preset="l2_dropout_batchnorm", kernel_size=5, padding="valid", units=(16,)
+    )
+    assert [type(layer).__name__ for layer in model.layers] == [
+        *kinds[:-1],
+        *hidden,
+        "Dense",
+    ]
+    # 28 -> 24 (5x5 valid) -> 12 (pool) -> 8 -> 4: 4 * 4 * 64 features into the hidden Dense
+    assert model.get_layer(index=len(kinds) - 1).kernel.shape == (4 * 4 * 64, 16)
 
 
 def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
@@ -86,6 +96,10 @@ def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
             r"multiples of patch_size=7; got \(30, 30, 1\)",
         ),
         (lambda: build_model("transformer", dim=10), r"dim=10 must be a multiple of num_heads=4"),
+        (
+            lambda: build_model("cnn", padding="causal"),
+            r"padding must be 'same' or 'valid'; got 'causal'",
+        ),
         (lambda: build_mlp(units=(64, 0)), r"units must be positive integers .*; got \(64, 0\)"),
         (lambda: build_mlp(preset="l2", dropout=1.5), r"dropout must be in \[0, 1\); got 1.5"),
         (lambda: build_mlp(preset="l2", l1=-1.0), r"l1 must be a finite number >= 0; got -1.0"),

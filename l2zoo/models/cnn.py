@@ -25,13 +25,17 @@ def build_cnn(
     *,
     filters: int | tuple[int, ...] = (32, 64),
     kernel_size: int = 3,
+    padding: str = "same",
+    units: int | tuple[int, ...] = (),
     **overrides: Any,
 ) -> keras.Model:
-    """Per entry of `filters`: Conv -> BatchNorm? -> ReLU -> MaxPool; Flatten -> Dropout? -> softmax
+    """Per entry of `filters`: Conv -> BatchNorm? -> ReLU -> MaxPool; Flatten -> Dropout?;
+    per entry of `units`: Dense -> BatchNorm? -> ReLU -> Dropout?; softmax.
 
     Images `(height, width[, channels])` use Conv2D; a flat `(features,)` input is read as a
-    one-channel sequence with Conv1D. Batch norm sits between each convolution and its
-    activation; dropout comes once, before the classifier, as in the Keras MNIST convnet.
+    one-channel sequence with Conv1D. Batch norm sits between each layer and its activation.
+    `padding="valid"` shrinks each map by `kernel_size - 1`, which is much cheaper for 5x5
+    kernels; `units` adds hidden Dense layers, a cheap way to add capacity on a CPU.
     """
     shape = check_input("build_cnn", input_shape, num_classes)
     if len(shape) > 3:
@@ -40,6 +44,9 @@ def build_cnn(
             f"(height, width, channels); got {input_shape!r}"
         )
     filters = check_sizes("build_cnn", "filters", filters)
+    units = check_sizes("build_cnn", "units", units) if units != () else ()
+    if padding not in ("same", "valid"):
+        raise ValueError(f"build_cnn: padding must be 'same' or 'valid'; got {padding!r}")
     preset = load_preset(preset, **overrides)
     conv, pool = (
         (keras.layers.Conv1D, keras.layers.MaxPooling1D)
@@ -55,11 +62,14 @@ def build_cnn(
         layer = conv(
             width,
             kernel_size,
-            padding="same",
+            padding=padding,
             use_bias=not preset.batchnorm,
             **kernel_options(preset, kernel_axis=incoming),
         )
         x = normalized(x, layer, preset, "relu")
         x = pool(2, padding="same")(x)
     x = dropout(keras.layers.Flatten()(x), preset)
+    for width in units:
+        dense = keras.layers.Dense(width, use_bias=not preset.batchnorm, **kernel_options(preset))
+        x = dropout(normalized(x, dense, preset, "relu"), preset)
     return keras.Model(inputs, classifier(x, num_classes, preset), name="cnn")
