@@ -68,6 +68,13 @@ def normalized(
     return keras.layers.Activation(activation)(x) if activation else x
 
 
+def hidden_dense(x: Any, width: int, preset: Preset, activation: str) -> Any:
+    """Dense -> BatchNorm? -> activation -> Dropout?: one hidden layer of an MLP or a CNN head
+    (no bias when batch norm follows, since its beta takes that role)."""
+    dense = keras.layers.Dense(width, use_bias=not preset.batchnorm, **kernel_options(preset))
+    return dropout(normalized(x, dense, preset, activation), preset)
+
+
 def dropout(x: Any, preset: Preset) -> Any:
     """Dropout at the preset's rate, or nothing when the rate is 0."""
     return keras.layers.Dropout(preset.dropout)(x) if preset.dropout else x

@@ -12,6 +12,7 @@ from l2zoo.models.blocks import (
     check_sizes,
     classifier,
     dropout,
+    hidden_dense,
     kernel_options,
     normalized,
 )
@@ -70,6 +71,5 @@ def build_cnn(
         x = pool(2, padding="same")(x)
     x = dropout(keras.layers.Flatten()(x), preset)
     for width in units:
-        dense = keras.layers.Dense(width, use_bias=not preset.batchnorm, **kernel_options(preset))
-        x = dropout(normalized(x, dense, preset, "relu"), preset)
+        x = hidden_dense(x, width, preset, "relu")
     return keras.Model(inputs, classifier(x, num_classes, preset), name="cnn")

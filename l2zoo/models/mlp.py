@@ -11,9 +11,7 @@ from l2zoo.models.blocks import (
     check_input,
     check_sizes,
     classifier,
-    dropout,
-    kernel_options,
-    normalized,
+    hidden_dense,
 )
 from l2zoo.presets import Preset, load_preset
 
@@ -38,6 +36,5 @@ def build_mlp(
     inputs = keras.Input(shape)
     x = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
     for width in units:
-        dense = keras.layers.Dense(width, use_bias=not preset.batchnorm, **kernel_options(preset))
-        x = dropout(normalized(x, dense, preset, activation), preset)
+        x = hidden_dense(x, width, preset, activation)
     return keras.Model(inputs, classifier(x, num_classes, preset), name="mlp")
