@@ -26,14 +26,16 @@ def check_input(family: str, input_shape: Any, num_classes: Any) -> tuple[int, .
     return shape
 
 
-def check_sizes(family: str, name: str, value: Any) -> tuple[int, ...]:
-    """Layer sizes as a tuple of positive ints (one int means one layer), or a ValueError."""
+def check_sizes(family: str, name: str, value: Any, allow_empty: bool = False) -> tuple[int, ...]:
+    """Layer sizes as a tuple of positive ints (one int means one layer), or a ValueError;
+    `allow_empty` accepts no layers at all (optional layers such as the CNN's hidden Dense)."""
     sizes = (value,) if isinstance(value, int) else value
     try:
         sizes = tuple(operator.index(size) for size in sizes)
+        valid = min(sizes, default=1) >= 1 and bool(sizes or allow_empty)
     except TypeError:
-        sizes = ()
-    if not sizes or min(sizes) < 1 or isinstance(value, bool):
+        valid = False
+    if not valid or isinstance(value, bool):
         raise ValueError(
             f"{family}: {name} must be positive integers such as (64, 64); got {value!r}"
         )

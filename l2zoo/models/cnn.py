@@ -45,7 +45,7 @@ def build_cnn(
             f"(height, width, channels); got {input_shape!r}"
         )
     filters = check_sizes("build_cnn", "filters", filters)
-    units = check_sizes("build_cnn", "units", units) if units != () else ()
+    units = check_sizes("build_cnn", "units", units, allow_empty=True)
     if padding not in ("same", "valid"):
         raise ValueError(f"build_cnn: padding must be 'same' or 'valid'; got {padding!r}")
     preset = load_preset(preset, **overrides)
