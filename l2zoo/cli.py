@@ -42,6 +42,7 @@ def preset_rows() -> list[list[str]]:
     rows = []
     for name in list_presets():
         p = load_preset(name)
+        augment = (("shift", p.translate), ("turn", p.rotate), ("zoom", p.zoom))
         rows.append(
             [
                 name,
@@ -52,7 +53,7 @@ def preset_rows() -> list[list[str]]:
                 f"{p.dropout:g}",
                 f"{p.max_norm:g}",
                 "yes" if p.batchnorm else "no",
-                f"shift {p.translate:g}, turn {p.rotate:g}" if p.translate or p.rotate else "no",
+                ", ".join(f"{label} {value:g}" for label, value in augment if value) or "no",
                 p.optimizer,
                 p.schedule,
                 f"{p.weight_decay:g}",
@@ -162,6 +163,9 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     overrides.add_argument(
         "--rotate", type=float, help="random rotations of training images, a fraction of a turn"
     )
+    overrides.add_argument(
+        "--zoom", type=float, help="random zooms of training images, a fraction of the size"
+    )
     overrides.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     overrides.add_argument("--learning-rate", type=float)
     overrides.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
@@ -187,6 +191,7 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "apply_to",
         "translate",
         "rotate",
+        "zoom",
         "optimizer",
         "learning_rate",
         "schedule",

@@ -26,6 +26,7 @@ NUMERIC_FIELDS = (
     "max_norm",
     "translate",
     "rotate",
+    "zoom",
     "weight_decay",
     "learning_rate",
 )
@@ -51,9 +52,9 @@ class Preset:
 
     The penalty kind follows from the strengths: l1 only is L1, l2 only is L2, both is
     ElasticNet, neither is none. `weight_decay` is decoupled decay applied by the optimizer.
-    `translate` and `rotate` augment training images (Keras' RandomTranslation and
-    RandomRotation factors: a fraction of the side, a fraction of a full turn). `schedule`
-    'cosine' decays the learning rate to 0 over the run.
+    `translate`, `rotate` and `zoom` augment training images (Keras' RandomTranslation,
+    RandomRotation and RandomZoom factors: a fraction of the side, a fraction of a full turn,
+    a fraction of the size). `schedule` 'cosine' decays the learning rate to 0 over the run.
     """
 
     name: str = "custom"
@@ -66,6 +67,7 @@ class Preset:
     batchnorm: bool = False
     translate: float = 0.0
     rotate: float = 0.0
+    zoom: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     schedule: str = "constant"
@@ -92,6 +94,8 @@ class Preset:
             fail("translate", "a fraction of the image side in [0, 1)")
         if not self.rotate <= 0.5:
             fail("rotate", "a fraction of a full turn in [0, 0.5]")
+        if not self.zoom < 1:
+            fail("zoom", "a fraction of the image size in [0, 1)")
         if self.schedule not in SCHEDULES:
             fail("schedule", f"one of {list(SCHEDULES)}")
         if not isinstance(self.batchnorm, bool):
@@ -150,7 +154,7 @@ class Preset:
         return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
     def augmentation(self) -> keras.Sequential | None:
-        """Random shifts and rotations of training images, or None when the preset has none.
+        """Random shifts, rotations and zooms of training images, or None when the preset has none.
 
         Borders fill with 0 (MNIST's background). `l2zoo.train` applies it in the input
         pipeline, where Keras advises augmenting when training on a CPU, so the model stays
@@ -163,6 +167,8 @@ class Preset:
             )
         if self.rotate:
             layers.append(keras.layers.RandomRotation(self.rotate, fill_mode="constant"))
+        if self.zoom:
+            layers.append(keras.layers.RandomZoom(self.zoom, fill_mode="constant"))
         return keras.Sequential(layers, name="augmentation") if layers else None
 
     def make_optimizer(self, decay_steps: int | None = None) -> keras.optimizers.Optimizer:

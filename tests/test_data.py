@@ -170,7 +170,24 @@ def test_augmentation_shifts_each_image_on_its_own_and_keeps_its_ink():
     assert len({tuple(c) for c in centers.round(2)}) > 32
 
 
+def test_augmentation_zooms_each_image_about_its_center():
+    # A 10x10 square of ink centred on the 28x28 grid; zoom 0.1 rescales it by 0.9-1.1.
+    x = np.zeros((64, 28, 28), "float32")
+    x[:, 9:19, 9:19] = 1.0
+    data = from_arrays(x, np.arange(64) % 10, batch_size=64, seed=0)
+    images, _ = next(iter(augmented(data.train, load_preset("l2", zoom=0.1).augmentation())))
+    images = images.numpy()
+    rows, cols = np.mgrid[:28, :28]
+    ink = images.sum(axis=(1, 2))
+    centers = np.stack([(images * rows).sum((1, 2)), (images * cols).sum((1, 2))], 1) / ink[:, None]
+    spread = np.sqrt((images * (rows - 13.5) ** 2).sum((1, 2)) / ink)
+    scale = spread / np.sqrt(((np.arange(9, 19) - 13.5) ** 2).mean())
+    assert np.abs(centers - 13.5).max() < 0.05  # about the centre, no shift
+    assert scale.min() > 0.85 and scale.max() < 1.15  # within the factor's reach
+    assert scale.max() - scale.min() > 0.1  # each image got its own size
+
+
 def test_augmentation_needs_images():
     data = from_arrays(np.zeros((8, 10), "float32"), np.arange(8) % 2, batch_size=4, seed=0)
-    with pytest.raises(ValueError, match=r"translate and rotate augment images .* shape \(10,\)"):
+    with pytest.raises(ValueError, match=r"rotate and zoom augment images .* shape \(10,\)"):
         augmented(data.train, load_preset("l2", rotate=0.1).augmentation())
