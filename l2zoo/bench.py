@@ -17,6 +17,7 @@ from l2zoo.presets import load_preset
 from l2zoo.train import (
     JIT_COMPILE,
     STEPS_PER_EXECUTION,
+    UNROLLED_STEPS,
     EpochTimer,
     build_for_run,
     make_strategy,
@@ -73,6 +74,7 @@ def zoo_runner(
     jit_compile: bool | str = JIT_COMPILE,
     train_size: int | None = None,
     epochs: int = 5,
+    unrolled_steps: int = UNROLLED_STEPS,
     **overrides: Any,
 ) -> Callable[[], float]:
     """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device, for
@@ -88,6 +90,7 @@ def zoo_runner(
         global_batch=batch_size,
         steps_per_execution=steps_per_execution,
         jit_compile=jit_compile,
+        unrolled_steps=unrolled_steps,
         **overrides,
     )
     train = training_batches(data, preset)
@@ -132,8 +135,8 @@ def bench(
 
     Always: the reference and the seed network through the zoo's path. `models` adds each
     family at its default sizes under each of `presets`. `variants` adds the settings the
-    defaults were chosen against: one step per call, and no XLA. `train_size` times epochs
-    of the first that many images (for the slower families).
+    defaults were chosen against: one step per call, no XLA, no unrolled steps. `train_size`
+    times epochs of the first that many images (for the slower families).
     """
     splits, _ = load_arrays("mnist", data_dir)
     x, y = (array[:train_size] for array in splits["train"])
@@ -148,6 +151,9 @@ def bench(
             contenders[f"l2zoo mlp 784-128-10 l2, steps_per_execution={steps} jit={jit}"] = (
                 zoo_runner("mlp", "l2", data_dir, batch_size, steps, jit, train_size, units=128)
             )
+        contenders["l2zoo mlp 784-128-10 l2, unrolled_steps=1"] = zoo_runner(
+            "mlp", "l2", data_dir, batch_size, train_size=train_size, unrolled_steps=1, units=128
+        )
     for model in models:
         for preset in presets:
             contenders[f"l2zoo {model} {preset}"] = zoo_runner(

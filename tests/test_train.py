@@ -260,6 +260,8 @@ def test_recommended_preset_augments_in_the_pipeline_and_decays_to_zero(mnist_di
     # Augmentation runs in the pipeline, so only dropout keeps XLA off on a CPU.
     assert result["preset"]["translate"] == 0.1 and result["config"]["jit_compile"] is False
     assert result["epochs_completed"] == 2 and "val_accuracy" not in result["epochs"]
+    # 31 steps an epoch: not a multiple of the 4 steps unrolled per loop iteration.
+    assert net.unrolled_steps_per_execution == 4
     assert int(net.optimizer.iterations) == 2 * (2000 // 64)
     assert float(net.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
     assert result["test"]["accuracy"] > 0.5  # 64% measured; chance is 10%
