@@ -170,6 +170,9 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     overrides.add_argument("--learning-rate", type=float)
     overrides.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     overrides.add_argument("--weight-decay", type=float, help="decoupled, by the optimizer")
+    overrides.add_argument(
+        "--ema-momentum", type=float, help="keep a moving average of the weights (0: off)"
+    )
     command.add_argument(
         "--model-arg",
         type=_model_arg,
@@ -196,6 +199,7 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "learning_rate",
         "schedule",
         "weight_decay",
+        "ema_momentum",
     )
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return {**given, **dict(args.model_arg)}

@@ -29,6 +29,7 @@ NUMERIC_FIELDS = (
     "zoom",
     "weight_decay",
     "learning_rate",
+    "ema_momentum",
 )
 PARAMETER_GROUPS = ("kernel", "bias", "norm", "embedding")
 OPTIMIZERS = {
@@ -55,6 +56,8 @@ class Preset:
     `translate`, `rotate` and `zoom` augment training images (Keras' RandomTranslation,
     RandomRotation and RandomZoom factors: a fraction of the side, a fraction of a full turn,
     a fraction of the size). `schedule` 'cosine' decays the learning rate to 0 over the run.
+    `ema_momentum` > 0 keeps an exponential moving average of the weights (Keras' `use_ema`),
+    which becomes the model's weights at the end of `fit`; 0 keeps none.
     """
 
     name: str = "custom"
@@ -72,6 +75,7 @@ class Preset:
     learning_rate: float = 1e-3
     schedule: str = "constant"
     weight_decay: float = 0.0
+    ema_momentum: float = 0.0
 
     def __post_init__(self) -> None:
         def fail(field: str, expected: str) -> None:
@@ -90,6 +94,8 @@ class Preset:
             fail("dropout", "in [0, 1)")
         if not self.learning_rate > 0:
             fail("learning_rate", "> 0")
+        if not self.ema_momentum < 1:
+            fail("ema_momentum", "in [0, 1) (0: no moving average)")
         if not self.translate < 1:
             fail("translate", "a fraction of the image side in [0, 1)")
         if not self.rotate <= 0.5:
@@ -190,6 +196,8 @@ class Preset:
         kwargs: dict[str, Any] = {"learning_rate": learning_rate}
         if self.weight_decay:
             kwargs["weight_decay"] = self.weight_decay
+        if self.ema_momentum:
+            kwargs.update(use_ema=True, ema_momentum=self.ema_momentum)
         optimizer = OPTIMIZERS[self.optimizer](**kwargs)
         # Keras matches these against `variable.name`, which is "gamma" on JAX and PyTorch
         # but "layer/gamma:0" on TensorFlow: match the last path component on both.

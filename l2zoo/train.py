@@ -299,6 +299,9 @@ def train(
     if tensorboard:
         fit_callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs")))
     validation = (data.validation or data.test) if validate_every_epoch else None
+    if preset.ema_momentum and validation is not None:
+        # Validate the averaged weights, which `fit` hands over at its end.
+        fit_callbacks.append(keras.callbacks.SwapEMAWeights())
     start = time.perf_counter()
     with multi_worker_fit(net, strategy):
         history = net.fit(

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -281,3 +282,38 @@ def test_auto_jit_compile_on_a_cpu_leaves_xla_off_where_it_measured_slower(famil
     model = build_model(family, preset=preset)
     assert resolve_jit_compile("auto", make_strategy("default"), model) is xla
     assert resolve_jit_compile(True, make_strategy("default"), model) is True
+
+
+def test_ema_momentum_ends_fit_on_the_moving_average_of_the_weights():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(256, 8)).astype("float32"), rng.integers(0, 3, 256)
+    steps = []  # the weights after every optimizer step
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append([w.numpy().copy() for w in self.model.trainable_weights])
+
+    momentum = 0.9
+    net, result = train(
+        "mlp",
+        "none",
+        (x, y, x, y),
+        epochs=2,
+        batch_size=32,
+        steps_per_execution=1,
+        units=(16,),
+        ema_momentum=momentum,
+        learning_rate=0.05,
+        verbose=0,
+        callbacks=[Record()],
+    )
+    # Keras' average: the first step's weights, then m * average + (1 - m) * weights.
+    average = steps[0]
+    for weights in steps[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights, strict=True)]
+    assert len(steps) == 16 and int(net.optimizer.iterations) == 16
+    for final, expected, last in zip(net.trainable_weights, average, steps[-1], strict=True):
+        np.testing.assert_allclose(final.numpy(), expected, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(expected, last, atol=1e-4)
+    # The last epoch validated those averaged weights, the ones the run ends with.
+    assert result["epochs"]["val_accuracy"][-1] == pytest.approx(result["test"]["accuracy"])
