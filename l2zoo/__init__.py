@@ -3,9 +3,9 @@
 import os
 
 # TensorFlow uses oneDNN's CPU kernels only on CPUs with AVX-512 VNNI and the like; on this
-# 2-core AVX2 machine they trained the CNN 1.5x and the ViT 1.2-1.7x faster (README, "Speed"). TF
-# reads the variable when it is first imported, which l2zoo's imports below do; a value you
-# set yourself wins.
+# 2-core AVX2 machine they trained the CNN 1.5x and the ViT 1.2-1.7x faster (README, "Speed").
+# TensorFlow reads the variable when it is first imported, which l2zoo's imports below do; a
+# value you set yourself wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from l2zoo.data import from_arrays, load_dataset

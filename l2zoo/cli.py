@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from l2zoo.presets import (
     OPTIMIZERS,
     PARAMETER_GROUPS,
     SCHEDULES,
+    Preset,
     list_presets,
     load_preset,
 )
@@ -185,22 +187,8 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
 
 def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Preset overrides the user gave, plus model sizes from --model-arg."""
-    names = (
-        "l1",
-        "l2",
-        "dropout",
-        "max_norm",
-        "batchnorm",
-        "apply_to",
-        "translate",
-        "rotate",
-        "zoom",
-        "optimizer",
-        "learning_rate",
-        "schedule",
-        "weight_decay",
-        "ema_momentum",
-    )
+    # Every preset field but its name and description has an option of the same name.
+    names = [f.name for f in dataclasses.fields(Preset) if f.name not in ("name", "description")]
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return {**given, **dict(args.model_arg)}
 
