@@ -69,6 +69,11 @@ def test_placement_of_dropout_and_batchnorm_follows_the_docstrings():
     ]
     # 28 -> 24 (5x5 valid) -> 12 (pool) -> 8 -> 4: 4 * 4 * 64 features into the hidden Dense
     assert model.get_layer(index=len(kinds) - 1).kernel.shape == (4 * 4 * 64, 16)
+    model = build_model("cnn", kernel_size=(5, 3), convs=(1, 2), padding="valid")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(c.filters, c.kernel_size) for c in convs] == [(32, (5, 5)), (64, (3, 3)), (64, (3, 3))]
+    # 28 -> 24 (5x5) -> 12 (pool) -> 10 (3x3) -> 8 (3x3) -> 4 (pool), as with one 5x5
+    assert model.get_layer("classifier").kernel.shape == (4 * 4 * 64, 10)
 
 
 def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
@@ -101,6 +106,10 @@ def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
             r"padding must be 'same' or 'valid'; got 'causal'",
         ),
         (lambda: build_mlp(units=(64, 0)), r"units must be positive integers .*; got \(64, 0\)"),
+        (
+            lambda: build_model("cnn", convs=(1, 2, 1)),
+            r"convs must be one int or one per entry of filters \(2\); got \(1, 2, 1\)",
+        ),
         (lambda: build_mlp(preset="l2", dropout=1.5), r"dropout must be in \[0, 1\); got 1.5"),
         (lambda: build_mlp(preset="l2", l1=-1.0), r"l1 must be a finite number >= 0; got -1.0"),
     ],

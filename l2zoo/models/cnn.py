@@ -25,18 +25,22 @@ def build_cnn(
     preset: str | Path | Preset = "none",
     *,
     filters: int | tuple[int, ...] = (32, 64),
-    kernel_size: int = 3,
+    kernel_size: int | tuple[int, ...] = 3,
+    convs: int | tuple[int, ...] = 1,
     padding: str = "same",
     units: int | tuple[int, ...] = (),
     **overrides: Any,
 ) -> keras.Model:
-    """Per entry of `filters`: Conv -> BatchNorm? -> ReLU -> MaxPool; Flatten -> Dropout?;
-    per entry of `units`: Dense -> BatchNorm? -> ReLU -> Dropout?; softmax.
+    """Per entry of `filters`, a stage: `convs` x (Conv -> BatchNorm? -> ReLU) -> MaxPool;
+    Flatten -> Dropout?; per entry of `units`: Dense -> BatchNorm? -> ReLU -> Dropout?; softmax.
 
     Images `(height, width[, channels])` use Conv2D; a flat `(features,)` input is read as a
     one-channel sequence with Conv1D. Batch norm sits between each layer and its activation.
-    `padding="valid"` shrinks each map by `kernel_size - 1`, which is much cheaper for 5x5
-    kernels; `units` adds hidden Dense layers, a cheap way to add capacity on a CPU.
+    `kernel_size` and `convs` are one int for every stage or one per stage: `kernel_size=(5, 3),
+    convs=(1, 2)` puts two 3x3 convolutions, as deep but cheaper than one 5x5, on the small
+    maps of the second stage. `padding="valid"` shrinks each map by `kernel_size - 1`, which
+    is much cheaper for 5x5 kernels; `units` adds hidden Dense layers, a cheap way to add
+    capacity on a CPU.
     """
     shape = check_input("build_cnn", input_shape, num_classes)
     if len(shape) > 3:
@@ -45,6 +49,8 @@ def build_cnn(
             f"(height, width, channels); got {input_shape!r}"
         )
     filters = check_sizes("build_cnn", "filters", filters)
+    kernel_sizes = per_stage("kernel_size", kernel_size, len(filters))
+    stage_convs = per_stage("convs", convs, len(filters))
     units = check_sizes("build_cnn", "units", units, allow_empty=True)
     if padding not in ("same", "valid"):
         raise ValueError(f"build_cnn: padding must be 'same' or 'valid'; got {padding!r}")
@@ -59,17 +65,31 @@ def build_cnn(
     x = inputs
     if len(shape) in (1, 2):
         x = keras.layers.Reshape((*shape, 1))(x)
-    for width in filters:
-        layer = conv(
-            width,
-            kernel_size,
-            padding=padding,
-            use_bias=not preset.batchnorm,
-            **kernel_options(preset, kernel_axis=incoming),
-        )
-        x = normalized(x, layer, preset, "relu")
+    for width, size, count in zip(filters, kernel_sizes, stage_convs, strict=True):
+        for _ in range(count):
+            layer = conv(
+                width,
+                size,
+                padding=padding,
+                use_bias=not preset.batchnorm,
+                **kernel_options(preset, kernel_axis=incoming),
+            )
+            x = normalized(x, layer, preset, "relu")
         x = pool(2, padding="same")(x)
     x = dropout(keras.layers.Flatten()(x), preset)
     for width in units:
         x = hidden_dense(x, width, preset, "relu")
     return keras.Model(inputs, classifier(x, num_classes, preset), name="cnn")
+
+
+def per_stage(name: str, value: Any, stages: int) -> tuple[int, ...]:
+    """One positive int per convolution stage from one int for all or a tuple of `stages`."""
+    sizes = check_sizes("build_cnn", name, value)
+    if len(sizes) == 1:
+        return sizes * stages
+    if len(sizes) != stages:
+        raise ValueError(
+            f"build_cnn: {name} must be one int or one per entry of filters ({stages}); "
+            f"got {value!r}"
+        )
+    return sizes
