@@ -37,8 +37,8 @@ def build_cnn(
     Images `(height, width[, channels])` use Conv2D; a flat `(features,)` input is read as a
     one-channel sequence with Conv1D. Batch norm sits between each layer and its activation.
     `kernel_size` and `convs` are one int for every stage or one per stage: `kernel_size=(5, 3),
-    convs=(1, 2)` puts two 3x3 convolutions, as deep but cheaper than one 5x5, on the small
-    maps of the second stage. `padding="valid"` shrinks each map by `kernel_size - 1`, which
+    convs=(1, 2)` gives the second stage two 3x3 convolutions, which see as far as one 5x5
+    with one more nonlinearity. `padding="valid"` shrinks each map by `kernel_size - 1`, which
     is much cheaper for 5x5 kernels; `units` adds hidden Dense layers, a cheap way to add
     capacity on a CPU.
     """
