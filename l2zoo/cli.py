@@ -44,7 +44,12 @@ def preset_rows() -> list[list[str]]:
     rows = []
     for name in list_presets():
         p = load_preset(name)
-        augment = (("shift", p.translate), ("turn", p.rotate), ("zoom", p.zoom))
+        augment = (
+            ("shift", p.translate),
+            ("turn", p.rotate),
+            ("zoom", p.zoom),
+            ("elastic", p.elastic),
+        )
         rows.append(
             [
                 name,
@@ -167,6 +172,11 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     )
     overrides.add_argument(
         "--zoom", type=float, help="random zooms of training images, a fraction of the size"
+    )
+    overrides.add_argument(
+        "--elastic",
+        type=float,
+        help="elastic distortion of training images: displacement, a fraction of a side",
     )
     overrides.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     overrides.add_argument("--learning-rate", type=float)

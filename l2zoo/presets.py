@@ -16,6 +16,8 @@ from typing import Any
 
 import keras
 
+from l2zoo.elastic import RandomElasticDistortion
+
 REGULARIZERS = ("none", "l1", "l2", "elasticnet")
 SCHEDULES = ("constant", "cosine")
 # The numeric fields: what `l2zoo sweep` can sweep and `l2zoo tune` can search.
@@ -27,6 +29,7 @@ NUMERIC_FIELDS = (
     "translate",
     "rotate",
     "zoom",
+    "elastic",
     "weight_decay",
     "learning_rate",
     "ema_momentum",
@@ -55,7 +58,9 @@ class Preset:
     ElasticNet, neither is none. `weight_decay` is decoupled decay applied by the optimizer.
     `translate`, `rotate` and `zoom` augment training images (Keras' RandomTranslation,
     RandomRotation and RandomZoom factors: a fraction of the side, a fraction of a full turn,
-    a fraction of the size). `schedule` 'cosine' decays the learning rate to 0 over the run.
+    a fraction of the size); `elastic` distorts them (`RandomElasticDistortion`: the spread
+    of each pixel's displacement, a fraction of the side). `schedule` 'cosine' decays the
+    learning rate to 0 over the run.
     `ema_momentum` > 0 keeps an exponential moving average of the weights (Keras' `use_ema`),
     which becomes the model's weights at the end of `fit`; 0 keeps none.
     """
@@ -71,6 +76,7 @@ class Preset:
     translate: float = 0.0
     rotate: float = 0.0
     zoom: float = 0.0
+    elastic: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     schedule: str = "constant"
@@ -102,6 +108,8 @@ class Preset:
             fail("rotate", "a fraction of a full turn in [0, 0.5]")
         if not self.zoom < 1:
             fail("zoom", "a fraction of the image size in [0, 1)")
+        if not self.elastic < 1:
+            fail("elastic", "a fraction of the image side in [0, 1)")
         if self.schedule not in SCHEDULES:
             fail("schedule", f"one of {list(SCHEDULES)}")
         if not isinstance(self.batchnorm, bool):
@@ -160,7 +168,7 @@ class Preset:
         return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
     def augmentation(self) -> keras.Sequential | None:
-        """Random shifts, rotations and zooms of training images, or None when the preset has none.
+        """Random shifts, rotations, zooms and elastic distortions of training images, or None.
 
         Borders fill with 0 (MNIST's background). `l2zoo.train` applies it in the input
         pipeline, where Keras advises augmenting when training on a CPU, so the model stays
@@ -175,6 +183,8 @@ class Preset:
             layers.append(keras.layers.RandomRotation(self.rotate, fill_mode="constant"))
         if self.zoom:
             layers.append(keras.layers.RandomZoom(self.zoom, fill_mode="constant"))
+        if self.elastic:
+            layers.append(RandomElasticDistortion(self.elastic))
         return keras.Sequential(layers, name="augmentation") if layers else None
 
     def make_optimizer(self, decay_steps: int | None = None) -> keras.optimizers.Optimizer:

@@ -189,5 +189,5 @@ def test_augmentation_zooms_each_image_about_its_center():
 
 def test_augmentation_needs_images():
     data = from_arrays(np.zeros((8, 10), "float32"), np.arange(8) % 2, batch_size=4, seed=0)
-    with pytest.raises(ValueError, match=r"rotate and zoom augment images .* shape \(10,\)"):
+    with pytest.raises(ValueError, match=r"zoom and elastic augment images .* shape \(10,\)"):
         augmented(data.train, load_preset("l2", rotate=0.1).augmentation())

@@ -101,6 +101,10 @@ def test_regularizer_objects_carry_the_preset_strengths():
             r"rotate must be a fraction .* \[0, 0.5\]; got 0.6",
         ),
         (lambda: load_preset("l2", zoom=1.0), r"zoom must be a fraction .* \[0, 1\); got 1.0"),
+        (
+            lambda: load_preset("l2", elastic=-0.1),
+            r"elastic must be a finite number >= 0; got -0.1",
+        ),
         (lambda: load_preset("l2", schedule="step"), r"schedule must be one of \['constant', 'c"),
         (
             lambda: load_preset("l2", schedule="cosine").make_optimizer(),
