@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from l2zoo.data import from_arrays, load_dataset
+from l2zoo.elastic import RandomElasticDistortion
 from l2zoo.models import build_cnn, build_mlp, build_model, build_transformer, list_models
 from l2zoo.presets import Preset, list_presets, load_preset
 from l2zoo.regularization import (
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Penalty",
     "Preset",
+    "RandomElasticDistortion",
     "build_cnn",
     "build_mlp",
     "build_model",

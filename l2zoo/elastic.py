@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 
+@keras.saving.register_keras_serializable(package="l2zoo")
 class RandomElasticDistortion(keras.layers.Layer):
     """Moves every pixel of each image along its own smooth random displacement field.
 

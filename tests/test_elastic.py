@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -31,6 +32,8 @@ def test_elastic_distortion_moves_pixels_smoothly_by_factor_of_the_side_on_each_
     assert np.corrcoef(field[:, :, :-1].ravel(), field[:, :, 1:].ravel())[0, 1] > 0.95
     assert np.abs(field.mean(axis=(1, 2))).max() > 0.3  # each image has its own field
     np.testing.assert_array_equal(layer(ramps, training=False), ramps)
+    copy = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert (copy.factor, copy.smoothness, copy.seed) == (0.05, 1 / 7, 0)
     with pytest.raises(ValueError, match=r"factor must be a fraction .* \[0, 1\); got 1.5"):
         RandomElasticDistortion(1.5)
 
