@@ -32,6 +32,13 @@ class RandomElasticDistortion(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    def build(self, input_shape) -> None:
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"RandomElasticDistortion takes a batch of images (batch, height, width, "
+                f"channels); got shape {tuple(input_shape)}"
+            )
+
     def _blur(self, size: int, side: int) -> np.ndarray:
         """The (size, size) matrix of a Gaussian blur along one axis, 0 beyond the edges,
         scaled so that blurred unit-variance noise keeps unit variance away from the edges."""

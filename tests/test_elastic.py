@@ -36,6 +36,10 @@ def test_elastic_distortion_moves_pixels_smoothly_by_factor_of_the_side_on_each_
     assert (copy.factor, copy.smoothness, copy.seed) == (0.05, 1 / 7, 0)
     with pytest.raises(ValueError, match=r"factor must be a fraction .* \[0, 1\); got 1.5"):
         RandomElasticDistortion(1.5)
+    with pytest.raises(
+        ValueError, match=r"\(batch, height, width, channels\); got shape \(28, 28\)"
+    ):
+        RandomElasticDistortion(0.05)(np.zeros((28, 28), "float32"))
 
 
 def test_preset_elastic_distorts_batches_afresh_in_the_pipeline():
