@@ -12,7 +12,7 @@ OUT/FAMILY-E-batchB/seed-S/result.json, and an interrupted run resumes.
 import argparse
 import statistics
 
-from l2zoo.train import epoch_line, train
+from l2zoo.training import epoch_line, train
 
 # family -> epochs, batch size and sizes, the rows of the README table. The CNN's sizes and
 # batch were chosen on a held-out 10% of the training images; its defaults (3x3 "same") fit

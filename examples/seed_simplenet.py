@@ -10,7 +10,7 @@ usage: python examples/seed_simplenet.py DATA_DIR
 import sys
 
 import l2zoo
-from l2zoo.train import epoch_line
+from l2zoo.training import epoch_line
 
 model, result = l2zoo.train(
     "mlp",

@@ -1,50 +1,61 @@
-"""l2zoo: Keras 3 models with regularizer presets (L1, L2, ElasticNet, decay, dropout, BN)."""
+"""l2zoo: Keras 3 models with regularizer presets (L1, L2, ElasticNet, decay, dropout, BN).
 
+The public names load on first use (PEP 562), so `import l2zoo` and the command line's
+listings stay quick; `l2zoo.train` and the rest import Keras and TensorFlow when first touched.
+"""
+
+from __future__ import annotations
+
+import importlib
 import os
+from typing import Any
 
 # TensorFlow uses oneDNN's CPU kernels only on CPUs with AVX-512 VNNI and the like; on this
 # 2-core AVX2 machine they trained the CNN 1.5x and the ViT 1.2-1.7x faster (README, "Speed").
-# TensorFlow reads the variable when it is first imported, which l2zoo's imports below do; a
+# TensorFlow reads the variable when it is first imported, which happens after this line; a
 # value you set yourself wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from l2zoo.data import from_arrays, load_dataset
-from l2zoo.elastic import RandomElasticDistortion
-from l2zoo.models import build_cnn, build_mlp, build_model, build_transformer, list_models
-from l2zoo.presets import Preset, list_presets, load_preset
-from l2zoo.regularization import (
-    Penalty,
-    kernel_norm,
-    l2_penalty,
-    l2_to_sgd_weight_decay,
-    penalty,
-    sgd_weight_decay_to_l2,
-    weight_sparsity,
-)
-from l2zoo.train import compile_model, make_strategy, train
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "Penalty",
-    "Preset",
-    "RandomElasticDistortion",
-    "build_cnn",
-    "build_mlp",
-    "build_model",
-    "build_transformer",
-    "compile_model",
-    "from_arrays",
-    "kernel_norm",
-    "l2_penalty",
-    "l2_to_sgd_weight_decay",
-    "list_models",
-    "list_presets",
-    "load_dataset",
-    "load_preset",
-    "make_strategy",
-    "penalty",
-    "sgd_weight_decay_to_l2",
-    "train",
-    "weight_sparsity",
-]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "Preset": "l2zoo.presets",
+    "list_presets": "l2zoo.presets",
+    "load_preset": "l2zoo.presets",
+    "build_cnn": "l2zoo.models",
+    "build_mlp": "l2zoo.models",
+    "build_model": "l2zoo.models",
+    "build_transformer": "l2zoo.models",
+    "list_models": "l2zoo.models",
+    "RandomElasticDistortion": "l2zoo.elastic",
+    "from_arrays": "l2zoo.data",
+    "load_dataset": "l2zoo.data",
+    "Penalty": "l2zoo.regularization",
+    "kernel_norm": "l2zoo.regularization",
+    "l2_penalty": "l2zoo.regularization",
+    "l2_to_sgd_weight_decay": "l2zoo.regularization",
+    "penalty": "l2zoo.regularization",
+    "sgd_weight_decay_to_l2": "l2zoo.regularization",
+    "weight_sparsity": "l2zoo.regularization",
+    "compile_model": "l2zoo.training",
+    "make_strategy": "l2zoo.training",
+    "train": "l2zoo.training",
+    "evaluate": "l2zoo.runs",
+    "load_model": "l2zoo.runs",
+    "predict": "l2zoo.runs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'l2zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -13,11 +13,9 @@ import keras
 import numpy as np
 
 from l2zoo.data import load_arrays, load_dataset
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.presets import load_preset
-from l2zoo.train import (
-    JIT_COMPILE,
-    STEPS_PER_EXECUTION,
-    UNROLLED_STEPS,
+from l2zoo.training import (
     EpochTimer,
     build_for_run,
     make_strategy,
@@ -141,7 +139,7 @@ def bench(
     splits, _ = load_arrays("mnist", data_dir)
     x, y = (array[:train_size] for array in splits["train"])
     contenders = {
-        REFERENCE: reference_seed_network(x[..., None] / np.float32(255), y, batch_size),
+        REFERENCE: reference_seed_network(x / np.float32(255), y, batch_size),
         "l2zoo mlp 784-128-10 l2": zoo_runner(
             "mlp", "l2", data_dir, batch_size, train_size=train_size, units=128
         ),

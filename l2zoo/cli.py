@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from l2zoo.data import DATASETS
+from l2zoo.defaults import COMPARED_PRESETS, JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
 from l2zoo.models import list_models
 from l2zoo.presets import (
     NUMERIC_FIELDS,
@@ -21,6 +21,7 @@ from l2zoo.presets import (
     list_presets,
     load_preset,
 )
+from l2zoo.quiet import filtered_stderr
 
 PRESET_COLUMNS = (
     "preset",
@@ -91,7 +92,11 @@ def _models(args: argparse.Namespace) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage dump) and exit status 2."""
+    """argparse with a one-line error (no usage dump), exit status 2, and defaults in --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -119,6 +124,23 @@ def _numbers(kind: type) -> Any:
     return parse
 
 
+def add_data_options(command: argparse.ArgumentParser, default: str | None = "mnist") -> None:
+    """--dataset and --data-dir."""
+    command.add_argument(
+        "--dataset",
+        default=default,
+        help="mnist, fashion_mnist, any image-classification dataset of tensorflow-datasets "
+        "(cifar10, emnist/letters, ...), a folder of class subfolders of images, or an .npz "
+        "of x_train, y_train, x_test, y_test",
+    )
+    command.add_argument(
+        "--data-dir",
+        help="mnist, fashion_mnist: the folder of the four IDX files (else "
+        "$L2ZOO_DATA_DIR/NAME, then tensorflow-datasets, then Keras' download); other "
+        "tensorflow-datasets names: its data folder",
+    )
+
+
 def add_training_options(command: argparse.ArgumentParser, single_run: bool = True) -> None:
     """Options shared by the commands that train: model, data, preset overrides, schedule.
 
@@ -130,13 +152,10 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
             default="l2",
             help=f"a shipped preset ({', '.join(list_presets())}) or a .toml path",
         )
-    command.add_argument("--dataset", default="mnist", choices=DATASETS)
+    add_data_options(command)
     command.add_argument(
-        "--data-dir",
-        help="folder of the four IDX files (else $L2ZOO_DATA_DIR, "
-        "then tensorflow-datasets, then Keras' download)",
+        "--train-size", type=int, help="train on N training images, classes balanced"
     )
-    command.add_argument("--train-size", type=int, help="train on the first N training images")
     command.add_argument("--epochs", type=int, default=5)
     command.add_argument("--batch-size", type=int, default=64, help="per replica")
     if single_run:
@@ -204,8 +223,10 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from l2zoo.train import epoch_line, train
+    from l2zoo.runs import default_run_dir
+    from l2zoo.training import epoch_line, train
 
+    run_dir = args.run_dir or default_run_dir(args.model, Path(args.preset).stem)
     _, result = train(
         args.model,
         args.preset,
@@ -213,7 +234,7 @@ def _train(args: argparse.Namespace) -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         strategy=args.strategy,
-        run_dir=args.run_dir,
+        run_dir=run_dir,
         data_dir=args.data_dir,
         train_size=args.train_size,
         validation_split=args.validation_split,
@@ -228,10 +249,47 @@ def _train(args: argparse.Namespace) -> None:
         **training_overrides(args),
     )
     test = result["test"]
+    if test["accuracy"] is not None:
+        print(
+            f"Test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.2%}, "
+            f"{result['samples_per_second']:.0f} samples/s"
+        )
+    print(f"run folder: {run_dir} (model.keras, result.json, history.csv, preset.toml)")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from l2zoo.runs import evaluate
+
+    scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
     print(
-        f"Test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.2%}, "
-        f"{result['samples_per_second']:.0f} samples/s"
-        + (f"; result in {args.run_dir}/result.json" if args.run_dir else "")
+        f"{scores['dataset']} test set, {scores['examples']} examples: loss "
+        f"{scores['loss']:.4f}, accuracy {scores['accuracy']:.2%}"
+    )
+    rows = [
+        [str(c), "-" if a is None else f"{a:.2%}", str(sum(row))]
+        for c, (a, row) in enumerate(
+            zip(scores["per_class_accuracy"], scores["confusion_matrix"], strict=True)
+        )
+    ]
+    print(format_table(("class", "accuracy", "examples"), rows))
+    out = Path(args.out) if args.out else Path(scores["model"]).parent
+    print(f"confusion matrix: {out / 'confusion_matrix.png'}; scores: {out / 'evaluation.json'}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from l2zoo.runs import predict
+
+    rows = predict(args.run, args.inputs)
+    if args.csv:
+        print("input,class,probability")
+        for row in rows:
+            print(f"{row['input']},{row['class']},{row['probability']:.6f}")
+        return
+    print(
+        format_table(
+            ("input", "class", "probability"),
+            [[row["input"], str(row["class"]), f"{row['probability']:.4f}"] for row in rows],
+        )
     )
 
 
@@ -337,15 +395,12 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    from l2zoo.compare import DEFAULT_PRESETS
-    from l2zoo.train import JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
-
     root = _Parser(prog="l2zoo", description="Keras 3 models with regularizer presets.")
     commands = root.add_subparsers(dest="command", required=True)
     presets = commands.add_parser("presets", help="list the shipped presets as a table")
     presets.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    presets.set_defaults(run=_presets)
-    commands.add_parser("models", help="list the model families").set_defaults(run=_models)
+    presets.set_defaults(handler=_presets)
+    commands.add_parser("models", help="list the model families").set_defaults(handler=_models)
     train = commands.add_parser(
         "train",
         help="train a model under a preset with model.fit",
@@ -375,8 +430,9 @@ def parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--run-dir",
-        help="write history.csv and result.json here; an "
-        "interrupted run started again with the same folder resumes",
+        help="the run folder: model.keras, preset.toml, history.csv, result.json (default: "
+        "runs/MODEL-PRESET-DATE-TIME); an interrupted run started again with the same folder "
+        "resumes, a finished one is replaced",
     )
     train.add_argument(
         "--steps-per-execution",
@@ -406,7 +462,28 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="Keras' progress output (0: only the epoch lines)",
     )
-    train.set_defaults(run=_train)
+    train.set_defaults(handler=_train)
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a saved model on a test set: accuracy per class, confusion matrix",
+        description="Load a run folder's model (or a .keras file) compiled with its preset and "
+        "score it on a test set; writes evaluation.json and confusion_matrix.png.",
+    )
+    evaluate.add_argument("run", metavar="RUN_OR_MODEL", help="a run folder or a .keras file")
+    add_data_options(evaluate, default=None)
+    evaluate.add_argument("--out", help="folder for the outputs (default: beside the model)")
+    evaluate.set_defaults(handler=_evaluate)
+    predict = commands.add_parser(
+        "predict",
+        help="class and probability per input under a saved model",
+        description="Predict with a run folder's model (or a .keras file). Inputs: IDX files, "
+        ".npy/.npz arrays (one example or a batch), PNG/JPEG images (resized and converted to "
+        "the model's input).",
+    )
+    predict.add_argument("run", metavar="RUN_OR_MODEL", help="a run folder or a .keras file")
+    predict.add_argument("inputs", metavar="INPUT", nargs="+", help="files to classify")
+    predict.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    predict.set_defaults(handler=_predict)
     compare = commands.add_parser(
         "compare",
         help="train one model under several presets; table and plots",
@@ -417,10 +494,10 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--presets",
         type=lambda text: text.split(","),
-        default=list(DEFAULT_PRESETS),
+        default=list(COMPARED_PRESETS),
         help="comma-separated preset names or .toml paths",
     )
-    compare.set_defaults(run=_compare)
+    compare.set_defaults(handler=_compare)
     sweep = commands.add_parser(
         "sweep",
         help="train one model over strengths of one preset field; table and plots",
@@ -440,7 +517,7 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="comma-separated strengths, e.g. 1e-5,1e-4,1e-3",
     )
-    sweep.set_defaults(run=_sweep)
+    sweep.set_defaults(handler=_sweep)
     tune = commands.add_parser(
         "tune",
         help="choose preset strengths by (cross-)validated search with keras-tuner",
@@ -469,7 +546,7 @@ def parser() -> argparse.ArgumentParser:
         help="K-fold cross-validation (default: one 20%% held-out part of the training set)",
     )
     tune.add_argument("--out", required=True, help="folder for results and the tuner's state")
-    tune.set_defaults(run=_tune)
+    tune.set_defaults(handler=_tune)
     bench = commands.add_parser(
         "bench",
         help="measure training samples/s against plain Keras model.fit",
@@ -499,18 +576,25 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--train-size", type=int, help="time epochs of the first N images")
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    bench.set_defaults(run=_bench)
+    bench.set_defaults(handler=_bench)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; argparse exits with status 2 on bad arguments."""
+    """Entry point of the console script: exit status 2 on bad input (argparse's too), 1 when
+    training diverges, 0 otherwise. TensorFlow's start-up lines are filtered out (`quiet`)."""
     args = parser().parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"l2zoo: error: {error}", file=sys.stderr)
-        return 2
+    with filtered_stderr():
+        try:
+            args.handler(args)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"l2zoo: error: {error}", file=sys.stderr)
+            return 2
+        except RuntimeError as error:
+            if type(error).__name__ != "TrainingDiverged":
+                raise
+            print(f"l2zoo: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

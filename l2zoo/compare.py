@@ -13,11 +13,12 @@ import numpy as np
 
 from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text
+from l2zoo.defaults import COMPARED_PRESETS
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
-from l2zoo.train import train
+from l2zoo.runs import check_output_dir
+from l2zoo.training import train
 
-DEFAULT_PRESETS = ("none", "l1", "l2", "elasticnet", "l2_dropout_batchnorm")
 # Per run, in this order in the CSV and Markdown tables.
 METRICS = (
     "train_accuracy",
@@ -45,6 +46,8 @@ def _run_all(
 ) -> dict[str, Any]:
     if not seeds:
         raise ValueError("seeds must name at least one seed")
+    if out_dir is not None:
+        check_output_dir(out_dir, "output folder")
     rows, curves, magnitudes = [], {}, {}
     total = len(runs) * len(seeds)
     for index, ((label, preset), seed) in enumerate(
@@ -53,7 +56,13 @@ def _run_all(
         progress(f"[{index}/{total}] {model} under {label}, seed {seed}: training...")
         start = time.perf_counter()
         net, result = train(
-            model, preset, seed=seed, evaluate_train=True, verbose=0, **train_options
+            model,
+            preset,
+            seed=seed,
+            evaluate_train=True,
+            verbose=0,
+            run_dir=run_folder(out_dir, label, seed),
+            **train_options,
         )
         train_metrics, test_metrics = result["train"], result["test"]
         row = {
@@ -94,6 +103,11 @@ def _run_all(
     if out_dir is not None:
         write_outputs(Path(out_dir), results, magnitudes)
     return results
+
+
+def run_folder(out_dir: str | Path | None, label: str, seed: int) -> Path | None:
+    """Where one run of a comparison keeps its model and record: OUT/runs/LABEL-seedN."""
+    return None if out_dir is None else Path(out_dir) / "runs" / f"{label}-seed{seed}"
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -155,7 +169,7 @@ def write_outputs(
 
 def compare(
     model: str = "mlp",
-    presets: Sequence[str | Path | Preset] = DEFAULT_PRESETS,
+    presets: Sequence[str | Path | Preset] = COMPARED_PRESETS,
     dataset: str | Sequence[np.ndarray] = "mnist",
     *,
     train_size: int | None = None,

@@ -1,14 +1,12 @@
-"""Datasets as batched tf.data pipelines: MNIST and Fashion-MNIST from local IDX files,
-tensorflow-datasets or Keras' download, and any NumPy arrays.
+"""Datasets as batched tf.data pipelines, from any source of `l2zoo.sources` or NumPy arrays.
+
+In-memory data is gathered batch by batch from arrays; data too large for memory streams
+from its source through a shuffle buffer.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import os
-import socket
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,77 +14,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-# The four standard file names of an MNIST-format folder, per split: (images, labels).
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-DATASETS = ("mnist", "fashion_mnist")
-# Where Debian's dataset-fashion-mnist package puts the four IDX files.
-DEBIAN_FOLDERS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
-# tensorflow-datasets and Keras both download these datasets from this host.
-DOWNLOAD_HOST = ("storage.googleapis.com", 443)
-# IDX type codes (third byte of the magic number) and their big-endian NumPy types.
-_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+from l2zoo.sources import Source, balanced_subset, check_labels, open_source
 
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """One IDX file (gzipped or not) as an array, after checking magic number and length."""
-    path = Path(path)
-    try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
-            data = file.read()
-    except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"IDX file {path} is corrupt: cannot decompress it ({error})") from None
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_TYPES:
-        raise ValueError(
-            f"IDX file {path} is corrupt: bad magic number {data[:4].hex() or 'missing'} "
-            "(expected 0000 then a type code such as 08, then the number of dimensions)"
-        )
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise ValueError(f"IDX file {path} is corrupt: header of {ndim} dimensions is incomplete")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - header != expected:
-        state = "truncated" if len(data) - header < expected else "longer than its header says"
-        raise ValueError(
-            f"IDX file {path} is {state}: shape {shape} needs {expected} bytes of data, "
-            f"found {len(data) - header}"
-        )
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def _find(folder: Path, stem: str) -> Path:
-    for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"{folder} has no {stem} or {stem}.gz")
-
-
-def load_idx_folder(folder: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{'train': (images, labels), 'test': (images, labels)} from the four standard IDX files."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data folder {folder} does not exist")
-    splits = {}
-    for split, (images_stem, labels_stem) in IDX_FILES.items():
-        images_path, labels_path = _find(folder, images_stem), _find(folder, labels_stem)
-        images, labels = read_idx(images_path), read_idx(labels_path)
-        if images.ndim != 3 or labels.ndim != 1:
-            raise ValueError(
-                f"{images_path} must hold images (count, height, width) and {labels_path} labels "
-                f"(count,); found shapes {images.shape} and {labels.shape}"
-            )
-        if len(images) != len(labels):
-            raise ValueError(
-                f"{images_path} holds {len(images)} images but {labels_path} holds "
-                f"{len(labels)} labels"
-            )
-        splits[split] = (images, labels)
-    return splits
+# Examples held by the shuffle buffer of a streamed training set.
+SHUFFLE_BUFFER = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,80 +33,44 @@ class Data:
     source: str
 
 
-def _has_idx_files(folder: Path) -> bool:
-    return all(
-        (folder / stem).is_file() or (folder / f"{stem}.gz").is_file()
-        for stems in IDX_FILES.values()
-        for stem in stems
-    )
-
-
-def _reachable(host: tuple[str, int] = DOWNLOAD_HOST, timeout: float = 3.0) -> bool:
-    """Whether the download host answers: offline, tfds would retry for minutes instead."""
-    try:
-        socket.create_connection(host, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _from_tfds(name: str, download: bool) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
-    import tensorflow_datasets as tfds
-
-    builder = tfds.builder(name)
-    if not (builder.is_prepared() or download):
-        return None
-    train, test = tfds.as_numpy(
-        tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True)
-    )
-    return {"train": (train[0][..., 0], train[1]), "test": (test[0][..., 0], test[1])}
-
-
-def _from_keras(name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    import keras
-
-    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
-    return {"train": (x_train, y_train), "test": (x_test, y_test)}
-
-
 def load_arrays(
-    name: str = "mnist", data_dir: str | Path | None = None
+    name: str | Path = "mnist", data_dir: str | Path | None = None
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
-    """({'train': (x, y), 'test': (x, y)}, source) from the first source that has the data.
+    """({'train': (x, y), 'test': (x, y)}, origin) of a dataset held in memory (see
+    `l2zoo.sources.open_source` for the names and where they are looked for)."""
+    source = open_source(name, data_dir)
+    if source.streams:
+        raise ValueError(
+            f"dataset {source.name!r} is too large to hold in memory "
+            f"({', '.join(f'{k}: {v} examples' for k, v in source.sizes.items())}); "
+            "pass train_size to work on a class-balanced part of it"
+        )
+    return source.arrays, source.origin
 
-    Order: `data_dir`, $L2ZOO_DATA_DIR, Debian's Fashion-MNIST folder, tensorflow-datasets
-    (prepared here, or downloaded), Keras' download. A folder named by argument or
-    environment must hold the four IDX files; downloads are tried only if the host answers.
-    """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
-    named = [("data_dir", data_dir), ("L2ZOO_DATA_DIR", os.environ.get("L2ZOO_DATA_DIR"))]
-    for origin, folder in named:
-        if folder:
-            if not _has_idx_files(Path(folder)):
-                raise FileNotFoundError(
-                    f"{origin}={folder} does not hold the four IDX files "
-                    f"{', '.join(stem + '[.gz]' for stems in IDX_FILES.values() for stem in stems)}"
-                )
-            return load_idx_folder(folder), str(folder)
-    looked = []
-    if name in DEBIAN_FOLDERS:
-        folder = DEBIAN_FOLDERS[name]
-        if _has_idx_files(folder):
-            return load_idx_folder(folder), str(folder)
-        looked.append(f"{folder} (apt-get install dataset-fashion-mnist)")
-    online = _reachable()
-    arrays = _from_tfds(name, download=online)
-    if arrays is not None:
-        return arrays, "tensorflow-datasets"
-    looked.append("tensorflow-datasets (not prepared here)")
-    if online:
-        return _from_keras(name), "keras.datasets"
-    looked.append(f"downloads (tensorflow-datasets, Keras): {DOWNLOAD_HOST[0]} unreachable")
-    raise FileNotFoundError(
-        f"no source has {name!r}; looked in: {'; '.join(looked)}. Point l2zoo at a folder "
-        "of the four IDX files with data_dir=... (--data-dir) or L2ZOO_DATA_DIR."
-    )
+
+def _scale(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    if images.dtype == tf.uint8:
+        images = tf.cast(images, tf.float32) / 255.0
+    return images, tf.cast(labels, tf.int32)
+
+
+def _sharded(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    # Each worker of a multi-worker run reads every batch index and keeps its own share.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _stream_pipeline(
+    stream: Callable[[], tf.data.Dataset], batch_size: int, seed: int | None
+) -> tf.data.Dataset:
+    """Batches of a streamed split: through a shuffle buffer, whole batches, when `seed` is
+    given (training); else in the source's order."""
+    dataset = stream()
+    if seed is not None:
+        dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=seed is not None)
+    return _sharded(dataset.map(_scale, num_parallel_calls=tf.data.AUTOTUNE))
 
 
 def _pipeline(
@@ -189,10 +84,7 @@ def _pipeline(
     images, labels = tf.constant(x), tf.constant(y)
 
     def gather(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        batch = tf.gather(images, index)
-        if batch.dtype == tf.uint8:
-            batch = tf.cast(batch, tf.float32) / 255.0
-        return batch, tf.gather(labels, index)
+        return _scale(tf.gather(images, index), tf.gather(labels, index))
 
     indices = tf.data.Dataset.range(len(x))
     if seed is not None:
@@ -202,10 +94,7 @@ def _pipeline(
     )
     if seed is None:
         dataset = dataset.cache()
-    options = tf.data.Options()
-    # Each worker of a multi-worker run reads every batch index and keeps its own share.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return _sharded(dataset)
 
 
 def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.data.Dataset:
@@ -258,22 +147,27 @@ def from_arrays(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     num_classes = num_classes or max(int(y.max()) + 1, 2)
+    y = check_labels(y, num_classes, "y")
+    if x_test is not None:
+        x_test = np.asarray(x_test)
+        y_test = check_labels(np.asarray(y_test), num_classes, "y_test")
+        if x_test.shape[1:] != x.shape[1:] or len(x_test) != len(y_test):
+            raise ValueError(
+                f"x_test must be {len(y_test)} examples of x's shape {x.shape[1:]}; got "
+                f"{x_test.shape}"
+            )
     held_out = int(round(len(x) * validation_split))
     if held_out >= len(x):
         raise ValueError(f"validation_split={validation_split} leaves no training examples")
-    train_x, train_y = x[: len(x) - held_out], y[: len(x) - held_out].astype("int32")
+    train_x, train_y = x[: len(x) - held_out], y[: len(x) - held_out]
     if len(train_x) < batch_size:
         raise ValueError(f"{len(train_x)} training examples make no full batch of {batch_size}")
     validation = (
-        _pipeline(x[len(x) - held_out :], y[len(x) - held_out :].astype("int32"), batch_size, None)
+        _pipeline(x[len(x) - held_out :], y[len(x) - held_out :], batch_size, None)
         if held_out
         else None
     )
-    test = (
-        _pipeline(np.asarray(x_test), np.asarray(y_test).astype("int32"), batch_size, None)
-        if x_test is not None
-        else None
-    )
+    test = _pipeline(x_test, y_test, batch_size, None) if x_test is not None else None
     return Data(
         train=_pipeline(train_x, train_y, batch_size, seed, drop_remainder=True),
         validation=validation,
@@ -286,7 +180,7 @@ def from_arrays(
 
 
 def load_dataset(
-    name: str = "mnist",
+    name: str | Path = "mnist",
     *,
     data_dir: str | Path | None = None,
     batch_size: int = 64,
@@ -294,26 +188,100 @@ def load_dataset(
     train_size: int | None = None,
     seed: int = 0,
 ) -> Data:
-    """MNIST or Fashion-MNIST as `Data` of (28, 28, 1) images in [0, 1] and 10 classes.
+    """A dataset as `Data`: images as they are stored (uint8 pixels scaled to [0, 1]).
 
-    `train_size` keeps the first that many training images (a small set shows overfitting).
+    `name` is 'mnist', 'fashion_mnist', any image-classification dataset of
+    tensorflow-datasets, a folder of images in one subfolder per class, or an .npz file of
+    x_train, y_train, x_test, y_test (`l2zoo.sources.open_source`). `train_size` keeps a
+    class-balanced part of the training set: each class's first examples, counts as equal as
+    the data allows (a small set shows overfitting).
     """
-    splits, source = load_arrays(name, data_dir)
-    (x, y), (x_test, y_test) = splits["train"], splits["test"]
+    source = open_source(name, data_dir)
     if train_size is not None:
         if isinstance(train_size, bool) or not isinstance(train_size, int):
             raise ValueError(f"train_size must be an integer; got {train_size!r}")
-        if not 1 <= train_size <= len(x):
-            raise ValueError(f"train_size must be in [1, {len(x)}]; got {train_size}")
-        x, y = x[:train_size], y[:train_size]
-    return from_arrays(
-        x[..., None],
+        if not 1 <= train_size <= source.sizes["train"]:
+            raise ValueError(
+                f"train_size must be in [1, {source.sizes['train']}]; got {train_size}"
+            )
+    if "train" in source.streams and train_size is None:
+        return _streamed(source, batch_size, validation_split, seed)
+    x, y = (
+        source.arrays["train"]
+        if "train" in source.arrays
+        else _balanced_from_stream(source.streams["train"], train_size, source.num_classes)
+    )
+    if train_size is not None:
+        keep = balanced_subset(y, train_size)
+        x, y = x[keep], y[keep]
+    x_test, y_test = source.arrays.get("test", (None, None))
+    data = from_arrays(
+        x,
         y,
-        x_test=x_test[..., None],
+        x_test=x_test,
         y_test=y_test,
         batch_size=batch_size,
         validation_split=validation_split,
-        num_classes=10,
+        num_classes=source.num_classes,
         seed=seed,
-        source=source,
+        source=source.origin,
     )
+    if "test" in source.streams:
+        data = dataclasses.replace(
+            data, test=_stream_pipeline(source.streams["test"], batch_size, None)
+        )
+    return data
+
+
+def _streamed(source: Source, batch_size: int, validation_split: float, seed: int) -> Data:
+    """`Data` of a source too large for memory."""
+    if validation_split:
+        raise ValueError(
+            f"validation_split needs the training set in memory, and {source.name!r} streams "
+            f"({source.sizes['train']} examples); pass train_size, or validate on the test set"
+        )
+    size = source.sizes["train"]
+    if size < batch_size:
+        raise ValueError(f"{size} training examples make no full batch of {batch_size}")
+    test = source.arrays.get("test")
+    return Data(
+        train=_stream_pipeline(source.streams["train"], batch_size, seed),
+        validation=None,
+        test=(
+            _stream_pipeline(source.streams["test"], batch_size, None)
+            if "test" in source.streams
+            else _pipeline(*test, batch_size, None)
+            if test
+            else None
+        ),
+        input_shape=source.input_shape,
+        num_classes=source.num_classes,
+        train_examples=size - size % batch_size,
+        source=source.origin,
+    )
+
+
+def _balanced_from_stream(
+    stream: Callable[[], tf.data.Dataset], size: int, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first examples of each class in a stream, as many as `balanced_subset` would pick:
+    one pass when every class has its share, a second when some class falls short."""
+
+    def take(quotas: np.ndarray) -> tuple[list, np.ndarray]:
+        taken, counts = [], np.zeros(num_classes, int)
+        for image, label in stream().as_numpy_iterator():
+            if counts[label] < quotas[label]:
+                taken.append((image, label))
+            counts[label] += 1
+            if (counts >= quotas).all():
+                break
+        return taken, counts
+
+    quotas = np.full(num_classes, size // num_classes) + (
+        np.arange(num_classes) < size % num_classes
+    )
+    taken, counts = take(quotas)
+    if len(taken) < size:  # some class is short: deal the shares over the counts now known
+        labels = np.repeat(np.arange(num_classes), counts)
+        taken, _ = take(np.bincount(labels[balanced_subset(labels, size)], minlength=num_classes))
+    return np.stack([image for image, _ in taken]), np.array([label for _, label in taken])

@@ -134,3 +134,25 @@ def search(rows: Sequence[dict[str, Any]], name: str, log_scale: bool, path: Pat
         title=f"Search over {name}",
     )
     save(figure, path)
+
+
+def confusion_matrix(matrix: np.ndarray, path: Path) -> None:
+    """Counts of (true class, predicted class), the diagonal being the correct predictions."""
+    classes = len(matrix)
+    figure = Figure(figsize=(1.5 + 0.5 * classes, 1 + 0.5 * classes))
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    if classes <= 30:
+        for (row, col), count in np.ndenumerate(matrix):
+            color = "white" if count > matrix.max() / 2 else "black"
+            axes.text(col, row, str(count), ha="center", va="center", color=color, fontsize=7)
+    ticks = np.arange(classes)
+    axes.set(
+        xticks=ticks,
+        yticks=ticks,
+        xlabel="predicted class",
+        ylabel="true class",
+        title=f"Confusion matrix ({matrix.trace() / max(matrix.sum(), 1):.2%} correct)",
+    )
+    save(figure, path)

@@ -12,11 +12,10 @@ import math
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-
-from l2zoo.elastic import RandomElasticDistortion
+if TYPE_CHECKING:  # Keras is imported where a preset makes Keras objects, so that listing
+    import keras  # and checking presets (`l2zoo presets`, `--help`) stays quick.
 
 REGULARIZERS = ("none", "l1", "l2", "elasticnet")
 SCHEDULES = ("constant", "cosine")
@@ -35,11 +34,8 @@ NUMERIC_FIELDS = (
     "ema_momentum",
 )
 PARAMETER_GROUPS = ("kernel", "bias", "norm", "embedding")
-OPTIMIZERS = {
-    "sgd": keras.optimizers.SGD,
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-}
+# Preset name -> the class in `keras.optimizers`.
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 # Keras variable names of each parameter group; weight decay skips the groups a preset
 # does not apply to (matched by `optimizer.exclude_from_weight_decay` on `variable.name`).
 _GROUP_VARIABLE_NAMES = {
@@ -136,11 +132,11 @@ class Preset:
 
     def replace(self, **overrides: Any) -> Preset:
         """A copy with some fields changed, e.g. ``preset.replace(l2=3e-4, dropout=0.2)``."""
-        unknown = sorted(set(overrides) - _field_names())
+        unknown = sorted(set(overrides) - preset_fields())
         if unknown:
             raise ValueError(
                 f"preset {self.name!r}: unknown field(s) {unknown}; "
-                f"valid fields: {sorted(_field_names() - {'name'})}"
+                f"valid fields: {sorted(preset_fields() - {'name'})}"
             )
         return dataclasses.replace(self, **overrides)
 
@@ -149,6 +145,8 @@ class Preset:
 
         ``L2(l)`` adds ``l * sum(w**2)``, ``L1(l)`` adds ``l * sum(|w|)``, ``L1L2`` both.
         """
+        import keras
+
         if group not in PARAMETER_GROUPS:
             raise ValueError(
                 f"unknown parameter group {group!r}; expected one of {PARAMETER_GROUPS}"
@@ -165,6 +163,8 @@ class Preset:
     def kernel_constraint(self, axis: int | list[int] = 0) -> keras.constraints.Constraint | None:
         """MaxNorm: the norm over `axis` of the weights feeding each output unit is at most
         `max_norm` (Dense: axis 0; a convolution: every axis but the last). None when 0."""
+        import keras
+
         return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
     def augmentation(self) -> keras.Sequential | None:
@@ -174,6 +174,10 @@ class Preset:
         pipeline, where Keras advises augmenting when training on a CPU, so the model stays
         XLA-compilable; in your own `fit`, map a dataset through it or put it first in a model.
         """
+        import keras
+
+        from l2zoo.elastic import RandomElasticDistortion
+
         layers = []
         if self.translate:
             layers.append(
@@ -194,6 +198,8 @@ class Preset:
         does not save the decay exclusions with a model, so compile a loaded model with a new
         `make_optimizer()` rather than the optimizer restored from the file.
         """
+        import keras
+
         learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
         learning_rate = self.learning_rate
         if self.schedule == "cosine":
@@ -208,7 +214,7 @@ class Preset:
             kwargs["weight_decay"] = self.weight_decay
         if self.ema_momentum:
             kwargs.update(use_ema=True, ema_momentum=self.ema_momentum)
-        optimizer = OPTIMIZERS[self.optimizer](**kwargs)
+        optimizer = getattr(keras.optimizers, OPTIMIZERS[self.optimizer])(**kwargs)
         # Keras matches these against `variable.name`, which is "gamma" on JAX and PyTorch
         # but "layer/gamma:0" on TensorFlow: match the last path component on both.
         skipped = [
@@ -248,11 +254,11 @@ class Preset:
         data = dict(data)
         name = data.pop("name", name)
         kind = data.pop("regularizer", None)
-        unknown = sorted(set(data) - _field_names())
+        unknown = sorted(set(data) - preset_fields())
         if unknown:
             raise ValueError(
                 f"preset {name!r}: unknown key(s) {unknown}; valid keys: "
-                f"{sorted(_field_names() - {'name'} | {'regularizer'})}"
+                f"{sorted(preset_fields() - {'name'} | {'regularizer'})}"
             )
         preset = cls(name=name, **data)
         if kind is not None and kind != preset.regularizer_kind:
@@ -268,13 +274,14 @@ class Preset:
         return preset
 
 
-def _field_names() -> set[str]:
+def preset_fields() -> set[str]:
+    """The names of `Preset`'s fields."""
     return {field.name for field in dataclasses.fields(Preset)}
 
 
 def split_preset_fields(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the preset fields among `overrides`, everything else, such as model sizes)."""
-    fields = _field_names()
+    fields = preset_fields()
     return (
         {k: v for k, v in overrides.items() if k in fields},
         {k: v for k, v in overrides.items() if k not in fields},
@@ -282,7 +289,12 @@ def split_preset_fields(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict
 
 
 def _shipped() -> dict[str, Any]:
-    folder = resources.files("l2zoo.preset_files")
+    """Preset name -> file: the installed package's copy, else (run from a source checkout,
+    where `presets/` is not yet packaged as `l2zoo.preset_files`) the top-level folder."""
+    try:
+        folder = resources.files("l2zoo.preset_files")
+    except ModuleNotFoundError:
+        folder = Path(__file__).resolve().parents[1] / "presets"
     return {
         entry.name.removesuffix(".toml"): entry
         for entry in folder.iterdir()

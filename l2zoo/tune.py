@@ -20,7 +20,9 @@ from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import load_arrays
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
-from l2zoo.train import train
+from l2zoo.runs import check_output_dir
+from l2zoo.sources import balanced_subset
+from l2zoo.training import train
 
 METHODS = {
     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
@@ -76,17 +78,20 @@ def cross_validate(
     x: np.ndarray,
     y: np.ndarray,
     folds: Sequence[np.ndarray],
+    run_root: Path | None = None,
     **train_options: Any,
 ) -> list[float]:
-    """Validation accuracy of one model per fold: trained on the rest, scored on the fold."""
+    """Validation accuracy of one model per fold: trained on the rest, scored on the fold;
+    with `run_root`, each fold's run folder is `run_root/fold-K`."""
     scores = []
-    for validation in folds:
+    for index, validation in enumerate(folds):
         training = np.setdiff1d(np.arange(len(y)), validation)
         _, result = train(
             model,
             preset,
             (x[training], y[training], x[validation], y[validation]),
             verbose=0,
+            run_dir=run_root / f"fold-{index}" if run_root else None,
             **train_options,
         )
         scores.append(result["test"]["accuracy"])  # the held-out fold, passed as the test set
@@ -122,7 +127,13 @@ class CrossValidatedTuner(keras_tuner.Tuner):
         values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         start = time.perf_counter()
         scores = cross_validate(
-            self.model_name, self.preset.replace(**values), self.x, self.y, self.folds, **options
+            self.model_name,
+            self.preset.replace(**values),
+            self.x,
+            self.y,
+            self.folds,
+            Path(self.project_dir).parent / "runs" / f"trial-{trial.trial_id}",
+            **options,
         )
         metrics = {
             OBJECTIVE: statistics.fmean(scores),
@@ -163,13 +174,15 @@ def tune(
         raise ValueError(f"trials must be a positive integer; got {trials!r}")
     preset_fields, overrides = split_preset_fields(overrides)
     base = load_preset(preset, **preset_fields)
-    if isinstance(dataset, str):
+    out = check_output_dir(out_dir, "output folder")
+    if isinstance(dataset, str | Path):
         splits, _ = load_arrays(dataset, data_dir)
         (x, y), (x_test, y_test) = splits["train"], splits["test"]
-        x, x_test = x[..., None], x_test[..., None]
     else:
         x, y, x_test, y_test = dataset
-    x, y = x[:train_size], y[:train_size]
+    if train_size is not None:
+        keep = balanced_subset(y, train_size)
+        x, y = x[keep], y[keep]
     folds = (
         stratified_folds(y, cv_folds, seed)
         if cv_folds is not None
@@ -194,7 +207,6 @@ def tune(
         seed=seed,
         **oracle_options,
     )
-    out = Path(out_dir)
     tuner = CrossValidatedTuner(
         oracle,
         model=model,
@@ -217,7 +229,14 @@ def tune(
         f"{method} search, {len(folds)}-fold validation accuracy",
     )
     _, final = train(
-        model, best, (x, y, x_test, y_test), verbose=0, epochs=epochs, seed=seed, **overrides
+        model,
+        best,
+        (x, y, x_test, y_test),
+        verbose=0,
+        epochs=epochs,
+        seed=seed,
+        run_dir=out / "runs" / "best",
+        **overrides,
     )
     result = {
         "model": model,

@@ -15,7 +15,7 @@ import pytest
 
 from l2zoo.cli import main
 from l2zoo.models import build_model
-from l2zoo.train import make_strategy, resolve_jit_compile, train
+from l2zoo.training import make_strategy, resolve_jit_compile, train
 
 TOY_DATA = """
 import numpy as np

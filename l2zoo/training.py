@@ -13,25 +13,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from l2zoo.atomic import write_json
 from l2zoo.data import Data, augmented, from_arrays, load_dataset
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES, UNROLLED_STEPS
 from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
-from l2zoo.models import build_model
+from l2zoo.models import build_model, check_model_arguments
 from l2zoo.presets import Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
-
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
-# Measured on a 2-core CPU with `l2zoo bench --variants` (README, "Speed"): many steps per
-# tf.function call and XLA train the seed MLP 2.3-2.7x faster than a default `fit` (2.0x
-# without XLA, 1.0x with one step per call; 128 steps beat 32 by 3%). XLA also speeds up the
-# transformer 1.6x but slows the CNN to 0.6x (XLA's CPU backend lowers sliding convolutions
-# poorly) and an MLP with dropout to about 0.3x (its random numbers). Hence "auto".
-STEPS_PER_EXECUTION = 128
-# Steps per iteration of that call's loop (Keras' `unrolled_steps_per_execution`, TensorFlow
-# backend): 4 trained the seed MLP 6.6% faster (2.70x -> 2.87x a default `fit`), the other
-# families 1-5% faster, and costs 1-13 s more tracing once per run (most for the transformer).
-UNROLLED_STEPS = 4
-JIT_COMPILE = "auto"
+from l2zoo.runs import (
+    BACKUP_FOLDER,
+    HISTORY_FILE,
+    check_output_dir,
+    resume_point,
+    write_run,
+)
 
 
 def make_strategy(name: str | tf.distribute.Strategy = "auto") -> tf.distribute.Strategy:
@@ -180,14 +174,14 @@ def _epochs_from_csv(path: Path) -> dict[str, list[float]]:
 
 
 def _data(
-    dataset: str | Sequence[np.ndarray], global_batch: int, seed: int, **options: Any
+    dataset: str | Path | Sequence[np.ndarray], global_batch: int, seed: int, **options: Any
 ) -> Data:
-    if isinstance(dataset, str):
+    if isinstance(dataset, str | Path):
         return load_dataset(dataset, batch_size=global_batch, seed=seed, **options)
     if options.pop("data_dir", None) is not None or options.pop("train_size", None) is not None:
         raise ValueError("data_dir and train_size apply to a named dataset, not to arrays")
     if len(dataset) not in (2, 4):
-        raise ValueError("dataset must be a name, (x, y) or (x, y, x_test, y_test)")
+        raise ValueError("dataset must be a name, a path, (x, y) or (x, y, x_test, y_test)")
     x, y, *test = dataset
     x_test, y_test = test or (None, None)
     return from_arrays(
@@ -195,10 +189,79 @@ def _data(
     )
 
 
+class ProgbarLogger(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, which counts to the epoch's last step, not past it: with several
+    steps per call Keras reports the call's last planned step (`1024/937`)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super().on_train_batch_end(batch, logs)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run stopped there and wrote no model."""
+
+
+def _check_options(**positive: Any) -> None:
+    for name, value in positive.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _callbacks(
+    work_dir: Path | None,
+    early_stopping: int | None,
+    tensorboard: bool,
+    ema: bool,
+) -> list[keras.callbacks.Callback]:
+    """TerminateOnNaN and the progress bar; with a run folder, the per-epoch log and the
+    backup a resumed run starts from; early stopping, TensorBoard and EMA validation if asked."""
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
+        ProgbarLogger(),
+    ]
+    if work_dir is not None:
+        # CSV before backup: a kill between the two repeats an epoch rather than losing its row.
+        callbacks += [
+            keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
+            keras.callbacks.BackupAndRestore(str(work_dir / BACKUP_FOLDER)),
+        ]
+    if early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)
+        )
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs")))
+    if ema:
+        # Validate the averaged weights, which `fit` hands over at its end.
+        callbacks.append(keras.callbacks.SwapEMAWeights())
+    return callbacks
+
+
+def _work_dir(run_dir: str | Path | None, strategy: tf.distribute.Strategy) -> Path | None:
+    """The run folder; under multi-worker training, `run_dir/worker-N` for all but the chief."""
+    if run_dir is None:
+        return None
+    if strategy.extended.should_checkpoint:
+        return Path(run_dir)
+    task_id = getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0)
+    return check_output_dir(Path(run_dir) / f"worker-{task_id}")
+
+
+def _check_finite(losses: Sequence[float], first_epoch: int) -> None:
+    for epoch, loss in enumerate(losses, start=first_epoch + 1):
+        if not np.isfinite(loss):
+            raise TrainingDiverged(
+                f"training diverged: the loss became {loss} in epoch {epoch}; try a lower "
+                "learning_rate or a smaller penalty"
+            )
+
+
 def train(
     model: str = "mlp",
     preset: str | Path | Preset = "l2",
-    dataset: str | Sequence[np.ndarray] = "mnist",
+    dataset: str | Path | Sequence[np.ndarray] = "mnist",
     *,
     epochs: int = 5,
     batch_size: int = 64,
@@ -220,31 +283,46 @@ def train(
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train a zoo model with `model.fit` under a strategy; returns (model, result record).
 
-    `batch_size` is per replica. `dataset` is 'mnist', 'fashion_mnist', (x, y) or
-    (x, y, x_test, y_test). `overrides` go to the model factory: its sizes and any preset
-    field. Without `validation_split` the test set is the per-epoch validation data;
-    `validate_every_epoch=False` skips it, so the test set is scored once, at the end.
-    `evaluate_train` also scores the final model on the training set (for the
-    generalization gap; the per-epoch training metrics are running averages). With a
-    `run_dir`, an interrupted run resumes where it stopped (BackupAndRestore), and the
-    result is written atomically to `run_dir/result.json`; under multi-worker training the
-    chief writes to `run_dir`, every other worker to `run_dir/worker-N`.
+    Args:
+        model: a family of `list_models()`.
+        preset: a preset name, a .toml path or a `Preset`.
+        dataset: a name or path that `load_dataset` takes, (x, y) or (x, y, x_test, y_test).
+        epochs: passes over the training set.
+        batch_size: examples per replica and step.
+        strategy: a name of `make_strategy`, or a tf.distribute strategy.
+        run_dir: the run folder (see `l2zoo.runs`): an interrupted run started again with
+            it resumes; under multi-worker training the chief writes there, every other
+            worker to `run_dir/worker-N`.
+        data_dir: where a named dataset's files are (see `load_dataset`).
+        train_size: train on a class-balanced part of the training set.
+        validation_split: hold out this last fraction of the training set.
+        validate_every_epoch: score validation data (else the test set) after every epoch;
+            False scores the test set once, at the end.
+        steps_per_execution, jit_compile: Keras' `compile` options ('auto': see
+            `resolve_jit_compile`).
+        early_stopping: stop after this many epochs without a lower validation loss and
+            restore the best weights.
+        tensorboard: write TensorBoard logs into `run_dir/logs`.
+        seed: initial weights and batch order.
+        evaluate_train: also score the final model on the training set (for the
+            generalization gap; the per-epoch training metrics are running averages).
+        verbose, callbacks: as in `model.fit`.
+        **overrides: the model factory's size arguments and any preset field.
+
+    Raises `TrainingDiverged` if the loss becomes NaN, before anything is written.
     """
-    for name, value in (
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("steps_per_execution", steps_per_execution),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    _check_options(epochs=epochs, batch_size=batch_size, steps_per_execution=steps_per_execution)
     if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
         raise ValueError(
             f"early_stopping must be a patience of >= 1 epochs; got {early_stopping!r}"
         )
     if tensorboard and run_dir is None:
         raise ValueError("tensorboard=True needs a run_dir to write its logs into")
+    check_model_arguments(model, overrides)
     preset_fields, overrides = split_preset_fields(overrides)
     preset = load_preset(preset, **preset_fields)
+    if run_dir is not None:
+        check_output_dir(run_dir)
     strategy = make_strategy(strategy)
     steps_per_execution = supported_steps_per_execution(strategy, steps_per_execution)
     global_batch = batch_size * strategy.num_replicas_in_sync
@@ -258,6 +336,7 @@ def train(
         train_size=train_size,
         validation_split=validation_split,
     )
+    optimizer_steps = epochs * (data.train_examples // global_batch)
     with strategy.scope():
         net = build_for_run(
             model,
@@ -270,38 +349,15 @@ def train(
             jit_compile=jit_compile,
             **overrides,
         )
-    jit_compile = net.jit_compile
-    task_id = (
-        getattr(strategy.cluster_resolver, "task_id", 0)
-        if hasattr(strategy, "cluster_resolver")
-        else 0
-    )
-    work_dir = None
-    if run_dir is not None:
-        work_dir = (
-            Path(run_dir)
-            if strategy.extended.should_checkpoint
-            else Path(run_dir) / f"worker-{task_id}"
-        )
-        work_dir.mkdir(parents=True, exist_ok=True)
-    timer = EpochTimer()
-    fit_callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), timer]
-    if work_dir is not None:
-        # CSV before backup: a kill between the two repeats an epoch rather than losing its row.
-        fit_callbacks += [
-            keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
-            keras.callbacks.BackupAndRestore(str(work_dir / "backup")),
-        ]
-    if early_stopping:
-        fit_callbacks.append(
-            keras.callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)
-        )
-    if tensorboard:
-        fit_callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs")))
+    work_dir = _work_dir(run_dir, strategy)
+    done = resume_point(work_dir) if work_dir is not None else 0
+    if done:
+        print(f"resuming at epoch {min(done + 1, epochs)} of {epochs}", flush=True)
     validation = (data.validation or data.test) if validate_every_epoch else None
-    if preset.ema_momentum and validation is not None:
-        # Validate the averaged weights, which `fit` hands over at its end.
-        fit_callbacks.append(keras.callbacks.SwapEMAWeights())
+    timer = EpochTimer()
+    fit_callbacks = _callbacks(
+        work_dir, early_stopping, tensorboard, bool(preset.ema_momentum and validation)
+    )
     start = time.perf_counter()
     with multi_worker_fit(net, strategy):
         history = net.fit(
@@ -309,16 +365,17 @@ def train(
             epochs=epochs,
             validation_data=validation,
             shuffle=False,  # the pipeline reshuffles every epoch itself
-            callbacks=[*fit_callbacks, *callbacks],
+            callbacks=[*fit_callbacks, timer, *callbacks],
             verbose=verbose,
         )
+        _check_finite(history.history.get("loss", []), done)
         test = net.evaluate(data.test, verbose=0, return_dict=True) if data.test else {}
         final_train = (
             net.evaluate(data.train, verbose=0, return_dict=True) if evaluate_train else {}
         )
     wall_time = time.perf_counter() - start
     epochs_log = (
-        _epochs_from_csv(work_dir / "history.csv")
+        _epochs_from_csv(work_dir / HISTORY_FILE)
         if work_dir is not None
         else {name: [float(v) for v in values] for name, values in history.history.items()}
     )
@@ -327,17 +384,18 @@ def train(
         "config": {
             "model": model,
             "model_overrides": overrides,
-            "dataset": dataset if isinstance(dataset, str) else "arrays",
+            "dataset": str(dataset) if isinstance(dataset, str | Path) else "arrays",
             "data_source": data.source,
             "train_examples": data.train_examples,
             "validation": "split" if data.validation else "test" if data.test else None,
             "epochs": epochs,
             "batch_size_per_replica": batch_size,
             "global_batch_size": global_batch,
+            "optimizer_steps": optimizer_steps,
             "strategy": type(strategy).__name__,
             "replicas": strategy.num_replicas_in_sync,
             "steps_per_execution": steps_per_execution,
-            "jit_compile": jit_compile,
+            "jit_compile": net.jit_compile,
             "seed": seed,
             "keras": keras.__version__,
             "tensorflow": tf.__version__,
@@ -360,5 +418,5 @@ def train(
         else None,
     }
     if work_dir is not None:
-        write_json(work_dir / "result.json", result)
+        write_run(work_dir, net, preset, epochs_log, result)
     return net, result
