@@ -207,7 +207,8 @@ def _tfds_source(name: str, builder: Any) -> Source:
         )
     builder.download_and_prepare()
     splits = {"train": "train"}
-    test = next((s for s in ("test", "validation") if s in info.splits), None)
+    # Metadata lists the splits (none under tfds.testing.mock_data: assume 'test' there).
+    test = next((s for s in ("test", "validation") if s in (info.splits or ["test"])), None)
     if test:
         splits["test"] = test
     pixels = int(np.prod(image.shape))
@@ -359,6 +360,7 @@ def _image_folder_source(folder: Path) -> Source:
     image of each class (seeded) is the test set.
     """
     import keras
+    import PIL.Image
 
     split_folders = {"train": folder / "train", "test": folder / "test"}
     has_splits = all(p.is_dir() for p in split_folders.values())
@@ -366,9 +368,10 @@ def _image_folder_source(folder: Path) -> Source:
     first = next(
         f for c in classes for f in sorted(c.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
     )
-    image = keras.utils.load_img(first)
-    mode = {"L": "grayscale", "RGBA": "rgba"}.get(image.mode, "rgb")
-    shape = (image.height, image.width, {"grayscale": 1, "rgba": 4}.get(mode, 3))
+    with PIL.Image.open(first) as image:  # Keras' loader converts; read the mode first
+        mode = "grayscale" if image.mode in ("1", "L", "I", "I;16", "F") else "rgb"
+        mode = "rgba" if image.mode == "RGBA" else mode
+        shape = (image.height, image.width, {"grayscale": 1, "rgba": 4}.get(mode, 3))
     options = dict(
         labels="inferred",
         label_mode="int",

@@ -1,4 +1,4 @@
-"""Shared fixtures: the local MNIST copy, never downloaded."""
+"""Shared fixtures: the local dataset copies, never downloaded."""
 
 import os
 from pathlib import Path
@@ -8,12 +8,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """The MNIST IDX folder: $L2ZOO_DATA_DIR, else ../shared/data/mnist beside the checkout."""
-    folder = Path(os.environ.get("L2ZOO_DATA_DIR") or REPO.parent / "shared" / "data" / "mnist")
+def data_root() -> Path:
+    """$L2ZOO_DATA_DIR (a root of one folder per dataset), else ../shared/data."""
+    return Path(os.environ.get("L2ZOO_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def dataset_dir(name: str) -> Path:
+    folder = data_root() / name
     if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
-        message = f"MNIST IDX files not found in {folder}; set L2ZOO_DATA_DIR"
+        message = f"{name} IDX files not found in {folder}; set L2ZOO_DATA_DIR to their root"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -21,8 +24,18 @@ def mnist_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    return dataset_dir("mnist")
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir() -> Path:
+    return dataset_dir("fashion_mnist")
+
+
+@pytest.fixture(scope="session")
 def mnist(mnist_dir):
     """{'train': (images, labels), 'test': (images, labels)} as uint8 arrays."""
-    from l2zoo.data import load_idx_folder
+    from l2zoo.sources import load_idx_folder
 
     return load_idx_folder(mnist_dir)

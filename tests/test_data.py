@@ -6,8 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from l2zoo import data
-from l2zoo.data import augmented, from_arrays, load_arrays, load_dataset, read_idx
+from l2zoo import sources
+from l2zoo.data import augmented, from_arrays, load_dataset
+from l2zoo.sources import load_idx_folder, open_source, read_idx
 from l2zoo.presets import load_preset
 
 
@@ -33,7 +34,7 @@ def write_folder(folder, train=5, test=3, labels_train=None):
 
 def test_idx_reader_returns_what_was_written(tmp_path):
     files = write_folder(tmp_path / "d")
-    splits = data.load_idx_folder(tmp_path / "d")
+    splits = load_idx_folder(tmp_path / "d")
     np.testing.assert_array_equal(splits["train"][0], files["train-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(splits["test"][1], files["t10k-labels-idx1-ubyte.gz"])
     (tmp_path / "plain").write_bytes(idx_bytes(np.arange(6).reshape(2, 3)))  # not gzipped
@@ -76,32 +77,26 @@ def test_image_and_label_counts_must_match(tmp_path):
         ValueError,
         match=r"images-idx3-ubyte.gz holds 5 images but .*labels-idx1-ubyte.gz holds 4 labels",
     ):
-        data.load_idx_folder(tmp_path / "d")
+        load_idx_folder(tmp_path / "d")
 
 
-def test_a_named_folder_without_the_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+def test_a_named_folder_without_the_files_is_an_error_not_a_fallback(tmp_path):
     with pytest.raises(
         FileNotFoundError, match=r"data_dir=.*missing does not hold the four IDX files"
     ):
-        load_arrays("mnist", tmp_path / "missing")
-    monkeypatch.setenv("L2ZOO_DATA_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"L2ZOO_DATA_DIR=.* does not hold"):
-        load_arrays("mnist")
-    with pytest.raises(
-        ValueError, match=r"unknown dataset 'cifar'; valid datasets: mnist, fashion_mnist"
-    ):
-        load_arrays("cifar")
+        open_source("mnist", tmp_path / "missing")
 
 
 def test_with_no_source_one_error_says_where_it_looked_within_seconds(monkeypatch, tmp_path):
-    monkeypatch.delenv("L2ZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("L2ZOO_DATA_DIR", str(tmp_path))  # a root without mnist/
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # read when tfds is first imported
-    monkeypatch.setattr(data, "_reachable", lambda *args, **kwargs: False)  # never the network
+    monkeypatch.setattr(sources, "_reachable", lambda *args, **kwargs: False)  # no network
     start = time.perf_counter()
     with pytest.raises(FileNotFoundError) as error:
-        load_arrays("mnist")
+        open_source("mnist")
     assert time.perf_counter() - start < 30
     message = str(error.value)
+    assert f"{tmp_path / 'mnist'} (L2ZOO_DATA_DIR; no such folder" in message
     assert "tensorflow-datasets (not prepared here)" in message
     assert "unreachable" in message and "L2ZOO_DATA_DIR" in message and "data_dir" in message
 
@@ -149,6 +144,8 @@ def test_from_arrays_rejects_inconsistent_arrays():
         from_arrays(np.zeros((5, 2)), np.zeros(4, int))
     with pytest.raises(ValueError, match=r"y must hold class indices"):
         from_arrays(np.zeros((5, 2)), np.full(5, 0.5))
+    with pytest.raises(ValueError, match=r"y: label 3 at index 1 is out of range.*\[0, 3\)"):
+        from_arrays(np.zeros((5, 2)), np.array([0, 3, 1, 2, 0]), num_classes=3)
 
 
 def test_augmentation_shifts_each_image_on_its_own_and_keeps_its_ink():
