@@ -4,7 +4,7 @@ TensorFlow 2.21 logs through absl before absl is initialized, so `TF_CPP_MIN_LOG
 not silence lines such as `cudart_stub.cc:31] Could not find cuda drivers`. The command line
 therefore passes its standard error through a filter that drops absl's info and warning lines
 (and CUDA errors on a machine without CUDA), keeping everything else, Python's tracebacks
-included. Setting TF_CPP_MIN_LOG_LEVEL yourself turns the filter off.
+included. L2ZOO_VERBOSE=1 turns the filter off.
 """
 
 from __future__ import annotations
@@ -34,18 +34,18 @@ def is_noise(line: bytes) -> bool:
 @contextlib.contextmanager
 def filtered_stderr() -> Iterator[None]:
     """Within this block, file descriptor 2 (Python's and C++'s standard error) is filtered."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if os.environ.get("L2ZOO_VERBOSE", "0") not in ("", "0"):
         yield
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
     sys.stderr.flush()
     original = os.dup(2)
     read_end, write_end = os.pipe()
+    source, target = os.fdopen(read_end, "rb"), os.fdopen(os.dup(original), "wb")
     os.dup2(write_end, 2)
     os.close(write_end)
 
     def forward() -> None:
-        with os.fdopen(read_end, "rb") as source, os.fdopen(os.dup(original), "wb") as target:
+        with source, target:
             for line in source:
                 if not is_noise(line):
                     target.write(line)

@@ -8,8 +8,8 @@ import pytest
 
 from l2zoo import sources
 from l2zoo.data import augmented, from_arrays, load_dataset
-from l2zoo.sources import load_idx_folder, open_source, read_idx
 from l2zoo.presets import load_preset
+from l2zoo.sources import load_idx_folder, open_source, read_idx
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -152,6 +152,8 @@ def test_a_killed_run_resumes_where_it_stopped_and_records_every_epoch(tmp_path,
     assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 2  # header + 1
     resumed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming at epoch 2 of 3" in resumed.stdout
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 4  # header + 3
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert (result["epochs_completed"], result["epochs_this_run"]) == (3, 2)
     assert len(result["epochs"]["loss"]) == len(result["epochs"]["val_accuracy"]) == 3
