@@ -50,4 +50,6 @@ def main(data_dir: str, run_dir: str) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__.strip())
     sys.exit(main(*sys.argv[1:3]))

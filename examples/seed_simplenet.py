@@ -9,6 +9,9 @@ usage: python examples/seed_simplenet.py DATA_DIR
 
 import sys
 
+if len(sys.argv) != 2:
+    sys.exit(__doc__.strip())
+
 import l2zoo
 from l2zoo.training import epoch_line
 

@@ -1,6 +1,6 @@
 """Train a zoo model on MNIST under a regularizer preset: the shortest l2zoo script.
 
-usage: python examples/train_mnist.py [DATA_DIR]   (else $L2ZOO_DATA_DIR, tfds, Keras)
+usage: python examples/train_mnist.py [DATA_DIR]   (else $L2ZOO_DATA_DIR/mnist, tfds, Keras)
 """
 
 import sys

@@ -7,6 +7,9 @@ usage: python examples/tune_lambda.py DATA_DIR OUT_DIR
 
 import sys
 
+if len(sys.argv) != 3:
+    sys.exit(__doc__.strip())
+
 from l2zoo.tune import tune
 
 result = tune(
