@@ -35,26 +35,29 @@ BACKUP_FOLDER = "backup"
 
 
 def check_output_dir(path: str | Path, what: str = "run folder") -> Path:
-    """Create the folder `path` (and its parents), or raise one readable error if it cannot
-    be: a file stands at it or above it, or it is not writable. Call before any work."""
+    """`path`, if a folder can be made or written there; else one readable error (a file
+    stands at it or above it, or it is not writable). Creates nothing: call before any work."""
     path = Path(path)
     blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise ValueError(
             f"{what} {path} cannot be made: {blocker} is a file (expected a folder, or nothing)"
         )
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"{what} {path} cannot be made: {error.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {path} is not writable")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path} cannot be made: {existing} is not writable")
     return path
 
 
 def default_run_dir(model: str, preset: str, root: str | Path = "runs") -> Path:
-    """`runs/<model>-<preset>-<date>-<time>`, as Keras' and most trainers' log folders are."""
-    return Path(root) / f"{model}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """`runs/<model>-<preset>-<date>-<time>`, as Keras' and most trainers' log folders are
+    named; `-2`, `-3`, ... if a run of the same second has it."""
+    stem = Path(root) / f"{model}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, count = stem, 1
+    while path.exists():
+        count += 1
+        path = stem.with_name(f"{stem.name}-{count}")
+    return path
 
 
 def resume_point(work_dir: Path) -> int:

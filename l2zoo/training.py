@@ -243,10 +243,12 @@ def _work_dir(run_dir: str | Path | None, strategy: tf.distribute.Strategy) -> P
     """The run folder; under multi-worker training, `run_dir/worker-N` for all but the chief."""
     if run_dir is None:
         return None
-    if strategy.extended.should_checkpoint:
-        return Path(run_dir)
-    task_id = getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0)
-    return check_output_dir(Path(run_dir) / f"worker-{task_id}")
+    folder = Path(run_dir)
+    if not strategy.extended.should_checkpoint:
+        task_id = getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0)
+        folder = folder / f"worker-{task_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _check_finite(losses: Sequence[float], first_epoch: int) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import l2zoo
 from l2zoo.compare import METRICS, compare, sweep
 from l2zoo.presets import load_preset
 
@@ -54,6 +55,13 @@ def test_every_output_file_is_what_it_claims(comparison):
     results, out = comparison
     saved = json.loads((out / "results.json").read_text())
     assert len(saved["runs"]) == 10 and saved["seeds"] == [0, 1]
+    # Each run keeps its folder and model: the saved l2 model of seed 1 is the one measured.
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
+        f"{row['preset']}-seed{row['seed']}" for row in saved["runs"]
+    )
+    measured = next(r for r in saved["runs"] if (r["preset"], r["seed"]) == ("l2", 1))
+    kept = l2zoo.load_model(out / "runs" / "l2-seed1")
+    assert l2zoo.kernel_norm(kept) == pytest.approx(measured["kernel_l2_norm"], rel=1e-6)
     with open(out / "results.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert [(row["preset"], row["seed"]) for row in rows] == [

@@ -44,7 +44,8 @@ def check_model_arguments(family: str, names: Iterable[str]) -> None:
     preset field (the factories take both)."""
     from l2zoo.presets import preset_fields
 
-    unknown = sorted(set(names) - set(model_arguments(family)) - preset_fields())
+    parameters = inspect.signature(factory(family)).parameters
+    unknown = sorted(set(names) - set(parameters) - preset_fields())
     if unknown:
         raise ValueError(
             f"model {family!r} has no argument {', '.join(map(repr, unknown))}; its size "
