@@ -22,6 +22,7 @@ from l2zoo.presets import (
     load_preset,
 )
 from l2zoo.quiet import filtered_stderr
+from l2zoo.runs import check_output_dir
 
 PRESET_COLUMNS = (
     "preset",
@@ -91,11 +92,20 @@ def _models(args: argparse.Namespace) -> None:
     print("\n".join(list_models()))
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []) or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage dump), exit status 2, and defaults in --help."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:
@@ -131,7 +141,8 @@ def add_data_options(command: argparse.ArgumentParser, default: str | None = "mn
         default=default,
         help="mnist, fashion_mnist, any image-classification dataset of tensorflow-datasets "
         "(cifar10, emnist/letters, ...), a folder of class subfolders of images, or an .npz "
-        "of x_train, y_train, x_test, y_test",
+        "of x_train, y_train, x_test, y_test"
+        + ("" if default else " (default: the dataset the run trained on)"),
     )
     command.add_argument(
         "--data-dir",
@@ -224,9 +235,10 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _train(args: argparse.Namespace) -> None:
     from l2zoo.runs import default_run_dir
+
+    run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, Path(args.preset).stem))
     from l2zoo.training import epoch_line, train
 
-    run_dir = args.run_dir or default_run_dir(args.model, Path(args.preset).stem)
     _, result = train(
         args.model,
         args.preset,
@@ -313,12 +325,14 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.compare import compare
 
     _comparison(args, compare, args.presets)
 
 
 def _sweep(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.compare import sweep
 
     _comparison(args, sweep, args.param, args.values, args.preset)
@@ -338,6 +352,7 @@ def _search_range(text: str) -> tuple[str, tuple]:
 
 
 def _tune(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.tune import tune
 
     result = tune(

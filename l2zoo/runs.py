@@ -17,15 +17,16 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
-from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text, write_with
 from l2zoo.presets import Preset, load_preset
 from l2zoo.sources import IMAGE_SUFFIXES, read_idx
+
+if TYPE_CHECKING:  # Keras loads where a model does, so that checking a folder stays quick
+    import keras
 
 MODEL_FILE = "model.keras"
 PRESET_FILE = "preset.toml"
@@ -114,6 +115,8 @@ def load_model(path: str | Path) -> keras.Model:
     the weight-decay exclusions, which Keras does not save. A `.keras` file without a preset
     beside it is loaded as Keras saved it.
     """
+    import keras
+
     import l2zoo.elastic  # noqa: F401  (registers the custom layers for loading)
     import l2zoo.models.transformer  # noqa: F401
     from l2zoo.training import compile_model, resolve_jit_compile
@@ -150,6 +153,7 @@ def evaluate(
     `dataset` defaults to the one the run trained on (from its folder where it was). Writes
     evaluation.json and confusion_matrix.png into `out_dir` (default: beside the model).
     """
+    from l2zoo import plots
     from l2zoo.data import load_dataset
 
     result = read_result(path)
@@ -206,7 +210,8 @@ def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int]) -> tupl
     names, batches = [], []
     for path in map(Path, paths):
         if not path.is_file():
-            raise FileNotFoundError(f"input {path} does not exist")
+            state = "is not a file" if path.exists() else "does not exist"
+            raise FileNotFoundError(f"input {path} {state}")
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
             array = _read_image(path, shape)
@@ -232,6 +237,8 @@ def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int]) -> tupl
 
 
 def _read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    import keras
+
     channels = {1: "grayscale", 3: "rgb", 4: "rgba"}
     if len(shape) != 3 or shape[-1] not in channels:
         raise ValueError(
