@@ -161,3 +161,17 @@ def test_the_progress_bar_never_counts_past_the_epoch(capfd):
     counts = re.findall(r"(\d+)/(\d+)", capfd.readouterr().out)
     assert counts and all(int(seen) <= int(total) for seen, total in counts)
     assert ("10", "10") in counts
+
+
+def test_load_model_compiles_with_the_presets_weight_decay_exclusions(tmp_path):
+    from l2zoo.runs import write_run
+
+    preset = l2zoo.load_preset("batchnorm", optimizer="adamw", weight_decay=0.1)
+    model = l2zoo.build_transformer(
+        (8, 8, 1), 3, preset, patch_size=4, dim=8, depth=1, num_heads=2, mlp_dim=8
+    )
+    write_run(tmp_path, model, preset, {"loss": [1.0]}, {})
+    loaded = l2zoo.load_model(tmp_path)
+    loaded.optimizer.build(loaded.trainable_variables)
+    decayed = {v.name for v in loaded.trainable_variables if loaded.optimizer._use_weight_decay(v)}
+    assert decayed == {"kernel"} and float(loaded.optimizer.weight_decay) == pytest.approx(0.1)
