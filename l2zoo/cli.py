@@ -167,6 +167,12 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     command.add_argument(
         "--train-size", type=int, help="train on N training images, classes balanced"
     )
+    command.add_argument(
+        "--label-noise",
+        type=float,
+        default=0.0,
+        help="change this fraction of the training labels (chosen by the seed) to another class",
+    )
     command.add_argument("--epochs", type=int, default=5)
     command.add_argument("--batch-size", type=int, default=64, help="per replica")
     if single_run:
@@ -250,6 +256,7 @@ def _train(args: argparse.Namespace) -> None:
         data_dir=args.data_dir,
         train_size=args.train_size,
         validation_split=args.validation_split,
+        label_noise=args.label_noise,
         validate_every_epoch=args.validate_every_epoch,
         steps_per_execution=args.steps_per_execution,
         jit_compile=args.jit_compile,
@@ -315,6 +322,7 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
         train_size=args.train_size,
         epochs=args.epochs,
         seeds=args.seeds,
+        label_noise=args.label_noise,
         out_dir=args.out,
         data_dir=args.data_dir,
         batch_size=args.batch_size,
@@ -368,6 +376,7 @@ def _tune(args: argparse.Namespace) -> None:
         train_size=args.train_size,
         epochs=args.epochs,
         seed=args.seed,
+        label_noise=args.label_noise,
         batch_size=args.batch_size,
         **training_overrides(args),
     )

@@ -125,11 +125,14 @@ def from_arrays(
     validation_split: float = 0.0,
     num_classes: int | None = None,
     seed: int = 0,
+    label_noise: float = 0.0,
     source: str = "arrays",
 ) -> Data:
     """Any NumPy features and integer labels as `Data`; uint8 inputs are scaled to [0, 1].
 
     `validation_split` holds out the last fraction of (x, y), as Keras' `fit` does.
+    `label_noise` changes that fraction of the training labels (`noisy_labels`, by `seed`);
+    validation and test labels never change.
     Training batches are whole: each epoch's last partial batch is dropped (the order changes
     every epoch, so no example is left out for good), so every step has one shape, which XLA
     compiles once and a Mirrored strategy splits evenly.
@@ -160,6 +163,7 @@ def from_arrays(
     if held_out >= len(x):
         raise ValueError(f"validation_split={validation_split} leaves no training examples")
     train_x, train_y = x[: len(x) - held_out], y[: len(x) - held_out]
+    train_y = noisy_labels(train_y, label_noise, num_classes, seed) if label_noise else train_y
     if len(train_x) < batch_size:
         raise ValueError(f"{len(train_x)} training examples make no full batch of {batch_size}")
     validation = (
@@ -179,6 +183,18 @@ def from_arrays(
     )
 
 
+def noisy_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> np.ndarray:
+    """A copy of `labels` with round(fraction * n) of them, chosen by `seed`, each changed to
+    another class drawn uniformly: the classic symmetric label noise."""
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
+        raise ValueError(f"label_noise must be a fraction in [0, 1); got {fraction!r}")
+    rng = np.random.default_rng(seed)
+    changed = rng.choice(len(labels), int(round(fraction * len(labels))), replace=False)
+    noisy = labels.copy()
+    noisy[changed] = (labels[changed] + rng.integers(1, num_classes, len(changed))) % num_classes
+    return noisy
+
+
 def load_dataset(
     name: str | Path = "mnist",
     *,
@@ -186,6 +202,7 @@ def load_dataset(
     batch_size: int = 64,
     validation_split: float = 0.0,
     train_size: int | None = None,
+    label_noise: float = 0.0,
     seed: int = 0,
 ) -> Data:
     """A dataset as `Data`: images as they are stored (uint8 pixels scaled to [0, 1]).
@@ -194,7 +211,8 @@ def load_dataset(
     tensorflow-datasets, a folder of images in one subfolder per class, or an .npz file of
     x_train, y_train, x_test, y_test (`l2zoo.sources.open_source`). `train_size` keeps a
     class-balanced part of the training set: each class's first examples, counts as equal as
-    the data allows (a small set shows overfitting).
+    the data allows (a small set shows overfitting). `label_noise` changes that fraction of
+    the training labels (see `from_arrays`).
     """
     source = open_source(name, data_dir)
     if train_size is not None:
@@ -205,6 +223,11 @@ def load_dataset(
                 f"train_size must be in [1, {source.sizes['train']}]; got {train_size}"
             )
     if "train" in source.streams and train_size is None:
+        if label_noise:
+            raise ValueError(
+                f"label_noise needs the training set in memory, and {source.name!r} streams "
+                f"({source.sizes['train']} examples); pass train_size"
+            )
         return _streamed(source, batch_size, validation_split, seed)
     x, y = (
         source.arrays["train"]
@@ -224,6 +247,7 @@ def load_dataset(
         validation_split=validation_split,
         num_classes=source.num_classes,
         seed=seed,
+        label_noise=label_noise,
         source=source.origin,
     )
     if "test" in source.streams:

@@ -272,6 +272,7 @@ def train(
     data_dir: str | Path | None = None,
     train_size: int | None = None,
     validation_split: float = 0.0,
+    label_noise: float = 0.0,
     validate_every_epoch: bool = True,
     steps_per_execution: int = STEPS_PER_EXECUTION,
     jit_compile: bool | str = JIT_COMPILE,
@@ -298,6 +299,8 @@ def train(
         data_dir: where a named dataset's files are (see `load_dataset`).
         train_size: train on a class-balanced part of the training set.
         validation_split: hold out this last fraction of the training set.
+        label_noise: change this fraction of the training labels, chosen by `seed`, each to
+            another class drawn uniformly (validation and test labels never change).
         validate_every_epoch: score validation data (else the test set) after every epoch;
             False scores the test set once, at the end.
         steps_per_execution, jit_compile: Keras' `compile` options ('auto': see
@@ -337,6 +340,7 @@ def train(
         data_dir=data_dir,
         train_size=train_size,
         validation_split=validation_split,
+        label_noise=label_noise,
     )
     optimizer_steps = epochs * (data.train_examples // global_batch)
     with strategy.scope():
@@ -390,6 +394,7 @@ def train(
             "data_source": data.source,
             "train_examples": data.train_examples,
             "validation": "split" if data.validation else "test" if data.test else None,
+            "label_noise": label_noise,
             "epochs": epochs,
             "batch_size_per_replica": batch_size,
             "global_batch_size": global_batch,

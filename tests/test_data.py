@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+import l2zoo
 from l2zoo import sources
 from l2zoo.data import augmented, from_arrays, load_dataset
 from l2zoo.presets import load_preset
@@ -188,3 +189,38 @@ def test_augmentation_needs_images():
     data = from_arrays(np.zeros((8, 10), "float32"), np.arange(8) % 2, batch_size=4, seed=0)
     with pytest.raises(ValueError, match=r"zoom and elastic augment images .* shape \(10,\)"):
         augmented(data.train, load_preset("l2", rotate=0.1).augmentation())
+
+
+def test_label_noise_changes_exactly_its_share_to_other_classes_by_the_seed():
+    from l2zoo.data import noisy_labels
+
+    labels = np.arange(1000) % 10
+    noisy = noisy_labels(labels, 0.4, 10, seed=3)
+    changed = noisy != labels
+    assert changed.sum() == 400 and noisy.min() >= 0 and noisy.max() <= 9
+    np.testing.assert_array_equal(noisy_labels(labels, 0.4, 10, seed=3), noisy)
+    assert not np.array_equal(noisy_labels(labels, 0.4, 10, seed=4), noisy)
+    # The new class is uniform over the nine others: each offset about 400 / 9 times.
+    offsets = np.bincount((noisy[changed] - labels[changed]) % 10, minlength=10)
+    assert offsets[0] == 0 and offsets[1:].min() > 25 and offsets[1:].max() < 65
+    with pytest.raises(ValueError, match=r"label_noise must be a fraction in \[0, 1\); got 1.5"):
+        noisy_labels(labels, 1.5, 10, seed=0)
+
+
+def test_label_noise_reaches_training_labels_only():
+    x = np.zeros((200, 3), "float32")
+    y = np.arange(200) % 4
+    data = from_arrays(
+        x, y, x_test=x[:40], y_test=y[:40], batch_size=10, validation_split=0.2,
+        label_noise=0.5, seed=0,
+    )  # fmt: skip
+    validation = np.concatenate([b for _, b in data.validation.as_numpy_iterator()])
+    test = np.concatenate([b for _, b in data.test.as_numpy_iterator()])
+    np.testing.assert_array_equal(validation, y[160:])
+    np.testing.assert_array_equal(test, y[:40])
+    train = np.concatenate([b for _, b in data.train.as_numpy_iterator()])
+    assert len(train) == 160 and np.bincount(train, minlength=4).sum() == 160
+    _, result = l2zoo.train(
+        "mlp", "none", (x, y), epochs=1, batch_size=10, units=2, label_noise=0.25, verbose=0
+    )
+    assert result["config"]["label_noise"] == 0.25
