@@ -134,6 +134,22 @@ def _numbers(kind: type) -> Any:
     return parse
 
 
+def _seeds(text: str) -> list[int]:
+    """'0,1,2', '0-4' or a mix such as '0-2,7' as a list of seeds."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            first, dash, last = part.partition("-")
+            seeds += range(int(first), int(last) + 1) if dash else [int(first)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seeds such as 0,1,2 or 0-4; got {text!r}"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds such as 0-4; got {text!r}")
+    return seeds
+
+
 def add_data_options(command: argparse.ArgumentParser, default: str | None = "mnist") -> None:
     """--dataset and --data-dir."""
     command.add_argument(
@@ -180,9 +196,13 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     else:
         command.add_argument(
             "--seeds",
-            type=_numbers(int),
+            type=_seeds,
             default=[0],
-            help="comma-separated seeds: each run is repeated per seed",
+            help="seeds such as 0,1,2 or 0-4: each run is repeated per seed",
+        )
+        command.add_argument(
+            "--baseline",
+            help="the run every other is compared with, seed by seed (default: the first)",
         )
         command.add_argument("--out", required=True, help="folder for results and plots")
     overrides = command.add_argument_group("preset overrides (default: the preset's value)")
@@ -313,7 +333,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
-    from l2zoo.compare import markdown_table
+    from l2zoo.compare import differences_table, markdown_table
 
     results = run(
         args.model,
@@ -322,13 +342,15 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
         train_size=args.train_size,
         epochs=args.epochs,
         seeds=args.seeds,
+        baseline=args.baseline,
         label_noise=args.label_noise,
         out_dir=args.out,
         data_dir=args.data_dir,
         batch_size=args.batch_size,
         **training_overrides(args),
     )
-    print(markdown_table(results["summary"]), end="")
+    print(markdown_table(results["summary"]))
+    print(differences_table(results["differences"]), end="")
     print(f"results and plots in {args.out}")
 
 

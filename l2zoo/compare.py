@@ -3,7 +3,6 @@ evidence as a table (JSON, CSV, Markdown) and plots."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from l2zoo.defaults import COMPARED_PRESETS
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
 from l2zoo.runs import check_output_dir
+from l2zoo.stats import interval, paired_differences
 from l2zoo.training import train
 
 # Per run, in this order in the CSV and Markdown tables.
@@ -32,6 +32,9 @@ METRICS = (
     "regularization_share",
     "wall_time_s",
 )
+# The metrics whose paired difference to the baseline is reported.
+DIFFERENCE_METRICS = ("test_accuracy", "accuracy_gap", "test_loss")
+PERCENT = {"train_accuracy", "test_accuracy", "accuracy_gap", "sparsity", "regularization_share"}
 
 
 def _run_all(
@@ -41,11 +44,18 @@ def _run_all(
     seeds: Sequence[int],
     out_dir: str | Path | None,
     progress: Callable[[str], None],
+    baseline: str | None = None,
     swept: dict[str, Any] | None = None,
     **train_options: Any,
 ) -> dict[str, Any]:
     if not seeds:
         raise ValueError("seeds must name at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct; got {list(seeds)}")
+    labels = [label for label, _ in runs]
+    baseline = labels[0] if baseline is None else baseline
+    if baseline not in labels:
+        raise ValueError(f"baseline {baseline!r} is not among the runs: {', '.join(labels)}")
     if out_dir is not None:
         check_output_dir(out_dir, "output folder")
     rows, curves, magnitudes = [], {}, {}
@@ -98,6 +108,8 @@ def _run_all(
         "sweep": swept,
         "runs": rows,
         "summary": summarize(rows),
+        "baseline": baseline,
+        "differences": paired_differences(rows, baseline, DIFFERENCE_METRICS),
         "curves": curves,
     }
     if out_dir is not None:
@@ -111,33 +123,27 @@ def run_folder(out_dir: str | Path | None, label: str, seed: int) -> Path | None
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per preset, in first-seen order: mean and spread (sample std; 0 for one seed)."""
+    """Per preset, in first-seen order: mean, sample std (0 for one seed) and the 95%
+    confidence interval of the mean (None for one seed)."""
     labels = list(dict.fromkeys(row["preset"] for row in rows))
     summary = []
     for label in labels:
         own = [row for row in rows if row["preset"] == label]
         entry: dict[str, Any] = {"preset": label, "runs": len(own)}
         for metric in METRICS:
-            values = [row[metric] for row in own]
-            entry[f"{metric}_mean"] = statistics.fmean(values)
-            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            stats = interval([row[metric] for row in own])
+            for key in ("mean", "std", "low", "high"):
+                entry[f"{metric}_{key}"] = stats[key]
         summary.append(entry)
     return summary
 
 
 def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
     """The summary as a Markdown table; 'mean ± std' where there are several seeds."""
-    percent = {
-        "train_accuracy",
-        "test_accuracy",
-        "accuracy_gap",
-        "sparsity",
-        "regularization_share",
-    }
 
     def cell(entry: dict[str, Any], metric: str) -> str:
         mean, std = entry[f"{metric}_mean"], entry[f"{metric}_std"]
-        scale, unit, digits = (100, "%", 2) if metric in percent else (1, "", 4)
+        scale, unit, digits = (100, "%", 2) if metric in PERCENT else (1, "", 4)
         if metric == "wall_time_s":
             digits = 0
         text = f"{mean * scale:.{digits}f}{unit}"
@@ -153,16 +159,47 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def differences_table(differences: Sequence[dict[str, Any]]) -> str:
+    """Paired differences to the baseline as a Markdown table: mean [95% interval], with *
+    where the interval excludes zero (accuracies in points)."""
+    if not differences:
+        return ""
+    metrics = list(dict.fromkeys(d["metric"] for d in differences))
+    baseline = differences[0]["baseline"]
+
+    def cell(entry: dict[str, Any]) -> str:
+        scale, digits = (100, 2) if entry["metric"] in PERCENT else (1, 4)
+        text = f"{entry['mean'] * scale:+.{digits}f}"
+        if entry["low"] is not None:
+            text += f" [{entry['low'] * scale:+.{digits}f}, {entry['high'] * scale:+.{digits}f}]"
+        return text + (" *" if entry["excludes_zero"] else "")
+
+    lines = [
+        f"| preset - {baseline} | seeds | " + " | ".join(metrics) + " |",
+        "| --- | --- |" + " --- |" * len(metrics),
+    ]
+    for label in dict.fromkeys(d["preset"] for d in differences):
+        own = {d["metric"]: d for d in differences if d["preset"] == label}
+        cells = " | ".join(cell(own[metric]) for metric in metrics)
+        lines.append(f"| {label} | {own[metrics[0]]['n']} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(
     out_dir: Path, results: dict[str, Any], magnitudes: dict[str, np.ndarray]
 ) -> None:
     """results.json, results.csv, results.md and the PNG plots, each written atomically."""
     write_json(out_dir / "results.json", results)
     write_csv(out_dir / "results.csv", results["runs"], ["preset", "seed", *METRICS])
-    write_text(out_dir / "results.md", markdown_table(results["summary"]))
+    write_text(
+        out_dir / "results.md",
+        markdown_table(results["summary"]) + "\n" + differences_table(results["differences"]),
+    )
     plots.loss_curves(results["curves"], out_dir / "loss_curves.png")
     plots.weight_magnitudes(magnitudes, out_dir / "weight_magnitudes.png")
     plots.generalization_gap(results["summary"], out_dir / "generalization_gap.png")
+    if results["differences"]:
+        plots.differences(results["differences"], out_dir / "differences.png")
     if results["sweep"]:
         plots.sweep(results["summary"], results["sweep"], out_dir / "sweep.png")
 
@@ -177,13 +214,15 @@ def compare(
     seeds: Sequence[int] = (0,),
     out_dir: str | Path | None = None,
     progress: Callable[[str], None] = print,
+    baseline: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train `model` on the same data under each preset and seed (a seed fixes the initial
     weights and the shuffling); returns, and writes into `out_dir`, the table and curves.
 
     `overrides` go to every run: preset fields (applied on top of each preset), model sizes
-    and `l2zoo.train` options such as `data_dir` or `batch_size`.
+    and `l2zoo.train` options such as `data_dir`, `batch_size` or `label_noise`. Each preset's
+    paired difference to `baseline` (default: the first) is reported with its 95% interval.
     """
     preset_fields, options = split_preset_fields(overrides)
     runs = [(preset.name, preset) for preset in (load_preset(p, **preset_fields) for p in presets)]
@@ -195,6 +234,7 @@ def compare(
         seeds=seeds,
         out_dir=out_dir,
         progress=progress,
+        baseline=baseline,
         dataset=dataset,
         train_size=train_size,
         epochs=epochs,
@@ -214,6 +254,7 @@ def sweep(
     seeds: Sequence[int] = (0,),
     out_dir: str | Path | None = None,
     progress: Callable[[str], None] = print,
+    baseline: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """`compare` over the strengths `values` of one numeric preset field `param`."""
@@ -231,6 +272,7 @@ def sweep(
         seeds=seeds,
         out_dir=out_dir,
         progress=progress,
+        baseline=baseline,
         swept=swept,
         dataset=dataset,
         train_size=train_size,

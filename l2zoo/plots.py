@@ -156,3 +156,25 @@ def confusion_matrix(matrix: np.ndarray, path: Path) -> None:
         title=f"Confusion matrix ({matrix.trace() / max(matrix.sum(), 1):.2%} correct)",
     )
     save(figure, path)
+
+
+def differences(entries: Sequence[dict[str, Any]], path: Path) -> None:
+    """Paired difference of each preset to the baseline, per metric: mean and 95% interval."""
+    metrics = list(dict.fromkeys(e["metric"] for e in entries))
+    figure = Figure(figsize=(4 * len(metrics), 4))
+    for axes, metric in zip(np.atleast_1d(figure.subplots(1, len(metrics))), metrics, strict=True):
+        own = [e for e in entries if e["metric"] == metric]
+        scale = 1 if metric.endswith("loss") else 100
+        means = np.array([e["mean"] for e in own]) * scale
+        whiskers = [
+            [(e["mean"] - e["low"]) * scale if e["low"] is not None else 0 for e in own],
+            [(e["high"] - e["mean"]) * scale if e["high"] is not None else 0 for e in own],
+        ]
+        colors = ["C2" if e["excludes_zero"] else "C7" for e in own]
+        axes.bar([e["preset"] for e in own], means, yerr=whiskers, color=colors, capsize=3)
+        axes.axhline(0, color="black", linewidth=0.8)
+        unit = "" if scale == 1 else ", points"
+        axes.set_title(f"{metric} - {own[0]['baseline']}{unit}", fontsize="medium")
+        axes.tick_params(axis="x", labelrotation=30)
+    figure.suptitle("Paired difference to the baseline: mean, 95% interval (green: excludes 0)")
+    save(figure, path)

@@ -76,12 +76,25 @@ def test_every_output_file_is_what_it_claims(comparison):
             run["train_accuracy"] - run["test_accuracy"]
         )
     table = (out / "results.md").read_text().splitlines()
-    assert table[0].startswith("| preset | runs | train_accuracy") and len(table) == 2 + 5
+    assert table[0].startswith("| preset | runs | train_accuracy") and table[7] == ""
     assert " ± " in table[2]  # two seeds: mean ± spread
+    assert table[8] == "| preset - none | seeds | test_accuracy | accuracy_gap | test_loss |"
+    assert len(table) == 8 + 2 + 4 and table[10].startswith("| l1 | 2 | ")
+    # The paired difference is the mean over seeds of (preset - none), seed by seed.
+    by_run = {(run["preset"], run["seed"]): run for run in saved["runs"]}
+    l2_gain = next(
+        d for d in saved["differences"] if (d["preset"], d["metric"]) == ("l2", "test_accuracy")
+    )
+    expected = [
+        by_run["l2", s]["test_accuracy"] - by_run["none", s]["test_accuracy"] for s in (0, 1)
+    ]
+    assert l2_gain["mean"] == pytest.approx(np.mean(expected))
+    assert l2_gain["low"] < l2_gain["mean"] < l2_gain["high"]
     for name, size in (
         ("loss_curves", (800, 500)),
         ("weight_magnitudes", (800, 500)),
         ("generalization_gap", (900, 400)),
+        ("differences", (1200, 400)),
     ):
         image = np.asarray(Image.open(out / f"{name}.png").convert("L"))
         assert image.shape == size[::-1]
