@@ -63,7 +63,12 @@ def preset_rows() -> list[list[str]]:
                 f"{p.max_norm:g}",
                 "yes" if p.batchnorm else "no",
                 ", ".join(f"{label} {value:g}" for label, value in augment if value) or "no",
-                p.optimizer,
+                p.optimizer
+                + (
+                    f" (momentum {p.momentum:g}{', Nesterov' if p.nesterov else ''})"
+                    if p.momentum
+                    else ""
+                ),
                 p.schedule,
                 f"{p.weight_decay:g}",
                 p.description,
@@ -236,6 +241,10 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     )
     overrides.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     overrides.add_argument("--learning-rate", type=float)
+    overrides.add_argument("--momentum", type=float, help="SGD's momentum (0: none)")
+    overrides.add_argument(
+        "--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum (SGD)"
+    )
     overrides.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     overrides.add_argument("--weight-decay", type=float, help="decoupled, by the optimizer")
     overrides.add_argument(
@@ -365,7 +374,16 @@ def _sweep(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.compare import sweep
 
-    _comparison(args, sweep, args.param, args.values, args.preset)
+    params = args.param or ["l2"]
+    if len(params) != len(args.values):
+        raise ValueError(
+            f"each --param needs its --values: got {len(params)} fields and "
+            f"{len(args.values)} lists of values"
+        )
+    if len(params) == 1:
+        _comparison(args, sweep, params[0], args.values[0], args.preset)
+    else:
+        _comparison(args, sweep, params, args.values, args.preset)
 
 
 def _search_range(text: str) -> tuple[str, tuple]:
@@ -547,21 +565,24 @@ def parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser(
         "sweep",
         help="train one model over strengths of one preset field; table and plots",
-        description="Like compare, over values of one numeric field of one preset; also "
-        "plots test accuracy and kernel norm against the strength.",
+        description="Like compare, over values of one numeric field of one preset (plots "
+        "test accuracy and kernel norm against the strength), or over the grid of two fields "
+        "(a heatmap of test accuracy).",
     )
     add_training_options(sweep, single_run=False)
     sweep.add_argument("--preset", default="l2", help="the preset whose field is swept")
     sweep.add_argument(
         "--param",
-        default="l2",
-        help=f"the field: {', '.join(NUMERIC_FIELDS)}",
+        action="append",
+        help=f"the field (default: l2): {', '.join(NUMERIC_FIELDS)}; a second --param "
+        "with its --values sweeps the grid of both (heatmap.png)",
     )
     sweep.add_argument(
         "--values",
         type=_numbers(float),
+        action="append",
         required=True,
-        help="comma-separated strengths, e.g. 1e-5,1e-4,1e-3",
+        help="comma-separated strengths of the --param before it, e.g. 1e-5,1e-4,1e-3",
     )
     sweep.set_defaults(handler=_sweep)
     tune = commands.add_parser(

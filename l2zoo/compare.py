@@ -3,6 +3,7 @@ evidence as a table (JSON, CSV, Markdown) and plots."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -77,6 +78,7 @@ def _run_all(
         train_metrics, test_metrics = result["train"], result["test"]
         row = {
             "preset": label,
+            **{name: getattr(preset, name) for name in (swept or {}).get("params", [])},
             "seed": seed,
             "train_accuracy": train_metrics["accuracy"],
             "test_accuracy": test_metrics["accuracy"],
@@ -104,7 +106,11 @@ def _run_all(
         "model": model,
         "seeds": list(seeds),
         "presets": {label: preset.to_dict() for label, preset in runs},
-        "train_options": {k: v for k, v in train_options.items() if k != "data_dir"},
+        "train_options": {
+            k: str(v) if isinstance(v, str | Path) else "arrays" if k == "dataset" else v
+            for k, v in train_options.items()
+            if k != "data_dir"
+        },
         "sweep": swept,
         "runs": rows,
         "summary": summarize(rows),
@@ -190,7 +196,9 @@ def write_outputs(
 ) -> None:
     """results.json, results.csv, results.md and the PNG plots, each written atomically."""
     write_json(out_dir / "results.json", results)
-    write_csv(out_dir / "results.csv", results["runs"], ["preset", "seed", *METRICS])
+    swept = results["sweep"] or {"params": []}
+    columns = ["preset", *swept["params"], "seed", *METRICS]
+    write_csv(out_dir / "results.csv", results["runs"], columns)
     write_text(
         out_dir / "results.md",
         markdown_table(results["summary"]) + "\n" + differences_table(results["differences"]),
@@ -200,8 +208,10 @@ def write_outputs(
     plots.generalization_gap(results["summary"], out_dir / "generalization_gap.png")
     if results["differences"]:
         plots.differences(results["differences"], out_dir / "differences.png")
-    if results["sweep"]:
-        plots.sweep(results["summary"], results["sweep"], out_dir / "sweep.png")
+    if len(swept["params"]) == 1:
+        plots.sweep(results["summary"], swept, out_dir / "sweep.png")
+    if len(swept["params"]) == 2:
+        plots.heatmap(results["runs"], swept, "test_accuracy", out_dir / "heatmap.png")
 
 
 def compare(
@@ -244,8 +254,8 @@ def compare(
 
 def sweep(
     model: str = "mlp",
-    param: str = "l2",
-    values: Sequence[float] = (1e-5, 1e-4, 1e-3),
+    param: str | Sequence[str] = "l2",
+    values: Sequence[float] | Sequence[Sequence[float]] = (1e-5, 1e-4, 1e-3),
     preset: str | Path | Preset = "l2",
     dataset: str | Sequence[np.ndarray] = "mnist",
     *,
@@ -257,15 +267,31 @@ def sweep(
     baseline: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """`compare` over the strengths `values` of one numeric preset field `param`."""
-    if param not in NUMERIC_FIELDS:
-        raise ValueError(f"cannot sweep {param!r}; sweepable fields: {', '.join(NUMERIC_FIELDS)}")
-    if not values:
-        raise ValueError("values must hold at least one strength")
+    """`compare` over the strengths `values` of one numeric preset field `param`, or over the
+    grid of two: ``sweep("mlp", ("learning_rate", "l2"), ([1e-3, 1e-2], [0, 1e-4]))``, whose
+    test accuracy is drawn as a heatmap (the experiment of Loshchilov and Hutter, 2019)."""
+    params = [param] if isinstance(param, str) else list(param)
+    grids = [values] if isinstance(param, str) else list(values)
+    if not 1 <= len(params) <= 2 or len(grids) != len(params) or len(set(params)) != len(params):
+        raise ValueError(
+            f"sweep one field or a grid of two distinct fields, each with its values; got "
+            f"{params} with {len(grids)} lists of values"
+        )
+    for name, grid in zip(params, grids, strict=True):
+        if name not in NUMERIC_FIELDS:
+            raise ValueError(
+                f"cannot sweep {name!r}; sweepable fields: {', '.join(NUMERIC_FIELDS)}"
+            )
+        if not grid:
+            raise ValueError(f"values of {name} must hold at least one strength")
     preset_fields, options = split_preset_fields(overrides)
     base = load_preset(preset, **preset_fields)
-    runs = [(f"{param}={value:g}", base.replace(**{param: value})) for value in values]
-    swept = {"param": param, "values": list(values), "preset": base.name}
+    points = [dict(zip(params, point, strict=True)) for point in itertools.product(*grids)]
+    runs = [
+        (",".join(f"{k}={v:g}" for k, v in point.items()), base.replace(**point))
+        for point in points
+    ]
+    swept = {"params": params, "values": [list(g) for g in grids], "preset": base.name}
     return _run_all(
         model,
         runs,

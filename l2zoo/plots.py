@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from l2zoo.atomic import write_with
 
@@ -90,7 +91,7 @@ def sweep(summary: Sequence[dict[str, Any]], swept: dict[str, Any], path: Path) 
     figure = Figure(figsize=(7, 4.5))
     accuracy_axes = figure.subplots()
     norm_axes = accuracy_axes.twinx()
-    values = swept["values"]
+    (name,), (values,) = swept["params"], swept["values"]
     accuracy_axes.errorbar(
         values,
         [e["test_accuracy_mean"] * 100 for e in summary],
@@ -109,8 +110,8 @@ def sweep(summary: Sequence[dict[str, Any]], swept: dict[str, Any], path: Path) 
     )
     accuracy_axes.set(
         xscale="log",
-        xlabel=f"{swept['param']} (preset {swept['preset']})",
-        title=f"Sweep of {swept['param']}",
+        xlabel=f"{name} (preset {swept['preset']})",
+        title=f"Sweep of {name}",
     )
     accuracy_axes.set_ylabel("test accuracy (%)", color="C0")
     norm_axes.set_ylabel("kernel L2 norm", color="C1")
@@ -177,4 +178,40 @@ def differences(entries: Sequence[dict[str, Any]], path: Path) -> None:
         axes.set_title(f"{metric} - {own[0]['baseline']}{unit}", fontsize="medium")
         axes.tick_params(axis="x", labelrotation=30)
     figure.suptitle("Paired difference to the baseline: mean, 95% interval (green: excludes 0)")
+    save(figure, path)
+
+
+def heatmap(rows: Sequence[dict[str, Any]], swept: dict[str, Any], metric: str, path: Path) -> None:
+    """`metric` (mean over seeds) over the grid of two swept fields; the best cell is boxed."""
+    (x_name, y_name), (x_values, y_values) = swept["params"], swept["values"]
+    scale = 1 if metric.endswith("loss") else 100
+    grid = np.array(
+        [
+            [
+                np.mean([r[metric] for r in rows if (r[x_name], r[y_name]) == (x, y)]) * scale
+                for x in x_values
+            ]
+            for y in y_values
+        ]
+    )
+    figure = Figure(figsize=(max(4.5, 2 + 0.9 * len(x_values)), 1.8 + 0.6 * len(y_values)))
+    axes = figure.subplots()
+    image = axes.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    for (i, j), value in np.ndenumerate(grid):
+        color = "black" if value > np.mean(grid) else "white"
+        axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
+    best = np.unravel_index(np.argmin(grid) if scale == 1 else np.argmax(grid), grid.shape)
+    axes.add_patch(
+        Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2)
+    )
+    axes.set(
+        xticks=range(len(x_values)),
+        xticklabels=[f"{v:g}" for v in x_values],
+        xlabel=x_name,
+        yticks=range(len(y_values)),
+        yticklabels=[f"{v:g}" for v in y_values],
+        ylabel=y_name,
+        title=f"{metric}{'' if scale == 1 else ' (%)'}\nmean over seeds, preset {swept['preset']}",
+    )
     save(figure, path)

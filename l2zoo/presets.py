@@ -31,6 +31,7 @@ NUMERIC_FIELDS = (
     "elastic",
     "weight_decay",
     "learning_rate",
+    "momentum",
     "ema_momentum",
 )
 PARAMETER_GROUPS = ("kernel", "bias", "norm", "embedding")
@@ -56,7 +57,8 @@ class Preset:
     RandomRotation and RandomZoom factors: a fraction of the side, a fraction of a full turn,
     a fraction of the size); `elastic` distorts them (`RandomElasticDistortion`: the spread
     of each pixel's displacement, a fraction of the side). `schedule` 'cosine' decays the
-    learning rate to 0 over the run.
+    learning rate to 0 over the run. `momentum` (and `nesterov`) apply to 'sgd', as Keras'
+    SGD takes them; Adam's momentum is its own `beta_1`.
     `ema_momentum` > 0 keeps an exponential moving average of the weights (Keras' `use_ema`),
     which becomes the model's weights at the end of `fit`; 0 keeps none.
     """
@@ -76,6 +78,8 @@ class Preset:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     schedule: str = "constant"
+    momentum: float = 0.0
+    nesterov: bool = False
     weight_decay: float = 0.0
     ema_momentum: float = 0.0
 
@@ -96,6 +100,12 @@ class Preset:
             fail("dropout", "in [0, 1)")
         if not self.learning_rate > 0:
             fail("learning_rate", "> 0")
+        if not self.momentum < 1:
+            fail("momentum", "in [0, 1)")
+        if self.momentum and self.optimizer != "sgd":
+            fail("momentum", f"0 with optimizer {self.optimizer!r} (momentum is SGD's)")
+        if not isinstance(self.nesterov, bool) or (self.nesterov and not self.momentum):
+            fail("nesterov", "true or false, and true only with momentum > 0")
         if not self.ema_momentum < 1:
             fail("ema_momentum", "in [0, 1) (0: no moving average)")
         if not self.translate < 1:
@@ -212,6 +222,8 @@ class Preset:
         kwargs: dict[str, Any] = {"learning_rate": learning_rate}
         if self.weight_decay:
             kwargs["weight_decay"] = self.weight_decay
+        if self.momentum:
+            kwargs.update(momentum=self.momentum, nesterov=self.nesterov)
         if self.ema_momentum:
             kwargs.update(use_ema=True, ema_momentum=self.ema_momentum)
         optimizer = getattr(keras.optimizers, OPTIMIZERS[self.optimizer])(**kwargs)

@@ -130,3 +130,30 @@ def test_sweep_of_l2_lowers_the_kernel_norm_at_every_step(mnist_dir, tmp_path):
 def test_bad_comparison_arguments_raise_before_training(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_two_field_sweep_writes_a_heatmap_and_a_row_per_grid_point_and_seed(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    results = sweep(
+        "mlp",
+        ("learning_rate", "l2"),
+        ([1e-3, 1e-2], [0.0, 1e-3, 1e-2]),
+        "l2",
+        (x[:192], y[:192], x[192:], y[192:]),
+        epochs=2,
+        batch_size=32,
+        seeds=(0, 1),
+        out_dir=tmp_path,
+        progress=lambda line: None,
+        units=(8,),
+    )
+    with open(tmp_path / "results.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    grid = [(float(r["learning_rate"]), float(r["l2"]), int(r["seed"])) for r in rows]
+    assert grid == [(lr, l2, s) for lr in (1e-3, 1e-2) for l2 in (0.0, 1e-3, 1e-2) for s in (0, 1)]
+    assert rows[0]["preset"] == "learning_rate=0.001,l2=0"
+    assert results["sweep"]["params"] == ["learning_rate", "l2"]
+    image = np.asarray(Image.open(tmp_path / "heatmap.png").convert("L"))
+    assert image.shape == (360, 450) and image.std() > 10
