@@ -111,6 +111,14 @@ def test_regularizer_objects_carry_the_preset_strengths():
             r"schedule 'cosine' needs decay_steps, .*; got None",
         ),
         (
+            lambda: load_preset("l2", momentum=0.9),
+            r"momentum must be 0 with optimizer 'adam' \(momentum is SGD's\); got 0.9",
+        ),
+        (
+            lambda: load_preset("l2", optimizer="sgd", nesterov=True),
+            r"nesterov must be .* true only with momentum > 0; got True",
+        ),
+        (
             lambda: load_preset("nowhere/mine.toml"),
             r"preset file 'nowhere/mine.toml' does not exist",
         ),
@@ -169,3 +177,11 @@ def test_cosine_schedule_decays_the_learning_rate_from_its_value_to_zero_over_th
         optimizer.iterations.assign(step)
         assert float(optimizer.learning_rate) == pytest.approx(expected, abs=1e-7)
     assert float(load_preset("l2").make_optimizer(200).learning_rate) == pytest.approx(1e-3)
+
+
+def test_sgd_momentum_and_nesterov_reach_keras_sgd():
+    preset = load_preset("l2", optimizer="sgd", learning_rate=0.1, momentum=0.9, nesterov=True)
+    optimizer = preset.make_optimizer()
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert (optimizer.momentum, optimizer.nesterov) == (0.9, True)
+    assert load_preset("l2", optimizer="sgd").make_optimizer().momentum == 0.0
