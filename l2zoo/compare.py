@@ -4,6 +4,7 @@ evidence as a table (JSON, CSV, Markdown) and plots."""
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fiel
 from l2zoo.regularization import kernels
 from l2zoo.runs import check_output_dir
 from l2zoo.stats import interval, paired_differences
-from l2zoo.training import train
+from l2zoo.training import TrainingDiverged, train
 
 # Per run, in this order in the CSV and Markdown tables.
 METRICS = (
@@ -66,19 +67,25 @@ def _run_all(
     ):
         progress(f"[{index}/{total}] {model} under {label}, seed {seed}: training...")
         start = time.perf_counter()
-        net, result = train(
-            model,
-            preset,
-            seed=seed,
-            evaluate_train=True,
-            verbose=0,
-            run_dir=run_folder(out_dir, label, seed),
-            **train_options,
-        )
+        tags = {name: getattr(preset, name) for name in (swept or {}).get("params", [])}
+        try:
+            net, result = train(
+                model,
+                preset,
+                seed=seed,
+                evaluate_train=True,
+                verbose=0,
+                run_dir=run_folder(out_dir, label, seed),
+                **train_options,
+            )
+        except TrainingDiverged as error:  # a finding too (a learning rate too high): NaN row
+            progress(f"[{index}/{total}] {model} under {label}, seed {seed}: {error}")
+            rows.append({"preset": label, **tags, "seed": seed, **dict.fromkeys(METRICS, math.nan)})
+            continue
         train_metrics, test_metrics = result["train"], result["test"]
         row = {
             "preset": label,
-            **{name: getattr(preset, name) for name in (swept or {}).get("params", [])},
+            **tags,
             "seed": seed,
             "train_accuracy": train_metrics["accuracy"],
             "test_accuracy": test_metrics["accuracy"],

@@ -199,9 +199,9 @@ def heatmap(rows: Sequence[dict[str, Any]], swept: dict[str, Any], metric: str, 
     image = axes.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
     figure.colorbar(image, ax=axes, fraction=0.046)
     for (i, j), value in np.ndenumerate(grid):
-        color = "black" if value > np.mean(grid) else "white"
+        color = "black" if value > np.nanmean(grid) else "white"
         axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
-    best = np.unravel_index(np.argmin(grid) if scale == 1 else np.argmax(grid), grid.shape)
+    best = np.unravel_index(np.nanargmin(grid) if scale == 1 else np.nanargmax(grid), grid.shape)
     axes.add_patch(
         Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2)
     )

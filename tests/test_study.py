@@ -1,0 +1,30 @@
+"""The regularization study runs end to end in its quick setting and writes its page."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_quick_study_writes_its_page_tables_and_figures(tmp_path):
+    run = subprocess.run(
+        [sys.executable, REPO / "examples" / "regularization_study.py", "--quick", "--out",
+         tmp_path / "regularization"],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    page = (tmp_path / "regularization.md").read_text()
+    for heading in (
+        "## 300 training images, clean labels",
+        "## 300 training images, 40% of the labels replaced",
+        "### adam_l2: learning_rate x l2",
+        "## Where a regularizer does not help",
+    ):
+        assert heading in page
+    assert page.count("| preset - none | seeds | test_accuracy |") == 2
+    assert "`l2zoo compare --model mlp --presets none,l2,dropout" in page
+    for figure in ("small/differences.png", "noisy/weight_magnitudes.png", "adam_l2/heatmap.png"):
+        assert f"](regularization/{figure})" in page
+        assert (tmp_path / "regularization" / figure).read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "regularization" / "small" / "runs").exists()  # models left out
