@@ -15,14 +15,12 @@ if len(sys.argv) != 2:
 import l2zoo
 from l2zoo.training import epoch_line
 
+assert l2zoo.load_preset("simplenet_sgd").l2 == l2zoo.sgd_weight_decay_to_l2(1e-4)
 model, result = l2zoo.train(
     "mlp",
-    "none",
+    "simplenet_sgd",  # SGD, learning rate 0.01, L2(5e-5)
     data_dir=sys.argv[1],
     units=128,
-    optimizer="sgd",
-    learning_rate=0.01,
-    l2=l2zoo.sgd_weight_decay_to_l2(1e-4),
     epochs=5,
     batch_size=64,
     verbose=0,
