@@ -15,10 +15,10 @@ if len(sys.argv) != 2:
 import l2zoo
 from l2zoo.training import epoch_line
 
-assert l2zoo.load_preset("simplenet_sgd").l2 == l2zoo.sgd_weight_decay_to_l2(1e-4)
+assert l2zoo.load_preset("l2_sgd").l2 == l2zoo.sgd_weight_decay_to_l2(1e-4)
 model, result = l2zoo.train(
     "mlp",
-    "simplenet_sgd",  # SGD, learning rate 0.01, L2(5e-5)
+    "l2_sgd",  # SGD, learning rate 0.01, L2(5e-5)
     data_dir=sys.argv[1],
     units=128,
     epochs=5,

@@ -67,9 +67,12 @@ def test_overrides_change_only_what_they_name():
 
 def test_regularizer_objects_carry_the_preset_strengths():
     l1, l2 = load_preset("l1").regularizer(), load_preset("l2").regularizer()
-    both = load_preset("elasticnet").regularizer()
-    assert isinstance(l1, keras.regularizers.L1) and l1.get_config() == {"l1": pytest.approx(1e-5)}
-    assert isinstance(l2, keras.regularizers.L2) and l2.get_config() == {"l2": pytest.approx(1e-4)}
+    shipped = {name: load_preset(name) for name in ("l1", "l2")}
+    assert isinstance(l1, keras.regularizers.L1)
+    assert l1.get_config() == {"l1": pytest.approx(shipped["l1"].l1)}
+    assert isinstance(l2, keras.regularizers.L2)
+    assert l2.get_config() == {"l2": pytest.approx(shipped["l2"].l2)}
+    both = load_preset("elasticnet", l1=5e-6, l2=5e-5).regularizer()
     assert isinstance(both, keras.regularizers.L1L2)
     assert both.get_config() == {"l1": pytest.approx(5e-6), "l2": pytest.approx(5e-5)}
     w = np.array([[1.0, -2.0], [0.5, 0.0]], "float32")

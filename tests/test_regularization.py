@@ -24,7 +24,7 @@ def test_l2_penalty_matches_hand_computation():
 
 
 def test_penalty_reports_total_and_per_layer_shares():
-    model = build_mlp((6,), 3, "l2", units=(4,))
+    model = build_mlp((6,), 3, "l2", units=(4,), l2=1e-4)
     kernels = {
         layer.name: layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")
     }
