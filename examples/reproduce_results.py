@@ -1,12 +1,14 @@
 """Rerun one row of the README's results table: a family under its recommended preset on the
-60,000 MNIST training images, scored once on the 10,000 test images, for each seed.
+60,000 training images of MNIST (or Fashion-MNIST), scored once on the 10,000 test images, for
+each seed.
 
 usage: python examples/reproduce_results.py {mlp,cnn,transformer} [--seeds 0,1,2] [--out DIR]
-           [--data-dir DIR] [--epochs E]
+           [--dataset mnist|fashion_mnist] [--data-dir DIR] [--epochs E]
 
 Each seed is `l2zoo train --model FAMILY --preset FAMILY_best [--model-arg KEY=VALUE ...]
 --epochs E --batch-size B --seed S --no-validation`; results go to
-OUT/FAMILY-E-batchB/seed-S/result.json, and an interrupted run resumes.
+OUT/[DATASET-]FAMILY-E-batchB/seed-S/result.json (DATASET- for all but MNIST), and an
+interrupted run resumes.
 """
 
 import argparse
@@ -25,7 +27,8 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("family", choices=sorted(EPOCHS))
 parser.add_argument("--seeds", default="0,1,2", type=lambda text: [int(s) for s in text.split(",")])
 parser.add_argument("--out", default="results")
-parser.add_argument("--data-dir", help="folder of the four MNIST IDX files")
+parser.add_argument("--dataset", default="mnist", help="mnist or fashion_mnist (or any other)")
+parser.add_argument("--data-dir", help="folder of the dataset's four IDX files")
 parser.add_argument("--epochs", type=int, help="instead of the table's epochs for the family")
 args = parser.parse_args()
 epochs = args.epochs or EPOCHS[args.family]
@@ -36,21 +39,24 @@ model_args = "".join(
     for key, value in sizes.items()
 )
 
+prefix = "" if args.dataset == "mnist" else f"{args.dataset.replace('/', '_')}-"
 accuracies, minutes, speeds = [], [], []
 for seed in args.seeds:
     print(
         f"l2zoo train --model {args.family} --preset {args.family}_best{model_args} "
-        f"--epochs {epochs} --batch-size {batch_size} --seed {seed} --no-validation",
+        f"--dataset {args.dataset} --epochs {epochs} --batch-size {batch_size} --seed {seed} "
+        "--no-validation",
         flush=True,
     )
     _, result = train(
         args.family,
         f"{args.family}_best",
+        args.dataset,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
         data_dir=args.data_dir,
-        run_dir=f"{args.out}/{args.family}-{epochs}-batch{batch_size}/seed-{seed}",
+        run_dir=f"{args.out}/{prefix}{args.family}-{epochs}-batch{batch_size}/seed-{seed}",
         validate_every_epoch=False,  # the test set is scored once, at the end
         verbose=0,
         callbacks=[epoch_line()],
