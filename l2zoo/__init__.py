@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 # TensorFlow uses oneDNN's CPU kernels only on CPUs with AVX-512 VNNI and the like; on this
-# 2-core AVX2 machine they trained the CNN 1.5x and the ViT 1.2-1.7x faster (README, "Speed").
+# 2-core AVX2 machine they trained the CNN 1.5x and the ViT 1.2-1.7x faster (docs/speed.md).
 # TensorFlow reads the variable when it is first imported, which happens after this line; a
 # value you set yourself wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

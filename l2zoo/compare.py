@@ -14,6 +14,7 @@ import numpy as np
 
 from l2zoo import plots
 from l2zoo.atomic import write_csv, write_json, write_text
+from l2zoo.data import dataset_label
 from l2zoo.defaults import COMPARED_PRESETS
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
@@ -114,9 +115,8 @@ def _run_all(
         "seeds": list(seeds),
         "presets": {label: preset.to_dict() for label, preset in runs},
         "train_options": {
-            k: str(v) if isinstance(v, str | Path) else "arrays" if k == "dataset" else v
-            for k, v in train_options.items()
-            if k != "data_dir"
+            **{k: v for k, v in train_options.items() if k not in ("data_dir", "dataset")},
+            "dataset": dataset_label(train_options["dataset"]),
         },
         "sweep": swept,
         "runs": rows,

@@ -33,6 +33,11 @@ class Data:
     source: str
 
 
+def dataset_label(dataset: Any) -> str:
+    """How a run's record names its data: the name or path, or 'arrays'."""
+    return str(dataset) if isinstance(dataset, str | Path) else "arrays"
+
+
 def load_arrays(
     name: str | Path = "mnist", data_dir: str | Path | None = None
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:

@@ -2,7 +2,7 @@
 (it imports neither Keras nor TensorFlow)."""
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
-# Measured on a 2-core CPU with `l2zoo bench --variants` (README, "Speed"): many steps per
+# Measured on a 2-core CPU with `l2zoo bench --variants` (docs/speed.md): many steps per
 # tf.function call and XLA train the seed MLP 2.3-2.7x faster than a default `fit` (2.0x
 # without XLA, 1.0x with one step per call; 128 steps beat 32 by 3%). XLA also speeds up the
 # transformer 1.6x but slows the CNN to 0.6x (XLA's CPU backend lowers sliding convolutions

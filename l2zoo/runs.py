@@ -23,7 +23,7 @@ import numpy as np
 
 from l2zoo.atomic import write_csv, write_json, write_text, write_with
 from l2zoo.presets import Preset, load_preset
-from l2zoo.sources import IMAGE_SUFFIXES, read_idx
+from l2zoo.sources import IMAGE_SUFFIXES, has_idx_files, read_idx
 
 if TYPE_CHECKING:  # Keras loads where a model does, so that checking a folder stays quick
     import keras
@@ -163,7 +163,7 @@ def evaluate(
         if dataset in (None, "arrays"):
             raise ValueError(f"{path} does not say which dataset it was trained on; name one")
         origin = Path(config.get("data_source", ""))
-        if data_dir is None and (origin / "train-labels-idx1-ubyte.gz").is_file():
+        if data_dir is None and has_idx_files(origin):
             data_dir = origin
     out = check_output_dir(out_dir or _model_file(path).parent, "output folder")
     model = load_model(path)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from l2zoo.data import Data, augmented, from_arrays, load_dataset
+from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES, UNROLLED_STEPS
 from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model, check_model_arguments
@@ -390,7 +390,7 @@ def train(
         "config": {
             "model": model,
             "model_overrides": overrides,
-            "dataset": str(dataset) if isinstance(dataset, str | Path) else "arrays",
+            "dataset": dataset_label(dataset),
             "data_source": data.source,
             "train_examples": data.train_examples,
             "validation": "split" if data.validation else "test" if data.test else None,
