@@ -458,6 +458,15 @@ def _bench(args: argparse.Namespace) -> None:
     )
 
 
+def _saved_model_command(
+    commands: Any, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A command that reads a saved model: its parser, with the RUN_OR_MODEL argument."""
+    command = commands.add_parser(name, help=summary, description=description)
+    command.add_argument("run", metavar="RUN_OR_MODEL", help="a run folder or a .keras file")
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
     root = _Parser(prog="l2zoo", description="Keras 3 models with regularizer presets.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -527,24 +536,24 @@ def parser() -> argparse.ArgumentParser:
         help="Keras' progress output (0: only the epoch lines)",
     )
     train.set_defaults(handler=_train)
-    evaluate = commands.add_parser(
+    evaluate = _saved_model_command(
+        commands,
         "evaluate",
-        help="score a saved model on a test set: accuracy per class, confusion matrix",
-        description="Load a run folder's model (or a .keras file) compiled with its preset and "
-        "score it on a test set; writes evaluation.json and confusion_matrix.png.",
+        "score a saved model on a test set: accuracy per class, confusion matrix",
+        "Load a run folder's model (or a .keras file) compiled with its preset and score it on "
+        "a test set; writes evaluation.json and confusion_matrix.png.",
     )
-    evaluate.add_argument("run", metavar="RUN_OR_MODEL", help="a run folder or a .keras file")
     add_data_options(evaluate, default=None)
     evaluate.add_argument("--out", help="folder for the outputs (default: beside the model)")
     evaluate.set_defaults(handler=_evaluate)
-    predict = commands.add_parser(
+    predict = _saved_model_command(
+        commands,
         "predict",
-        help="class and probability per input under a saved model",
-        description="Predict with a run folder's model (or a .keras file). Inputs: IDX files, "
-        ".npy/.npz arrays (one example or a batch), PNG/JPEG images (resized and converted to "
-        "the model's input).",
+        "class and probability per input under a saved model",
+        "Predict with a run folder's model (or a .keras file). Inputs: IDX files, .npy/.npz "
+        "arrays (one example or a batch), PNG/JPEG images (resized and converted to the "
+        "model's input).",
     )
-    predict.add_argument("run", metavar="RUN_OR_MODEL", help="a run folder or a .keras file")
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="files to classify")
     predict.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     predict.set_defaults(handler=_predict)
