@@ -50,6 +50,7 @@ def preset_rows() -> list[list[str]]:
             ("shift", p.translate),
             ("turn", p.rotate),
             ("zoom", p.zoom),
+            ("flip", p.flip),
             ("elastic", p.elastic),
         )
         rows.append(
@@ -62,7 +63,12 @@ def preset_rows() -> list[list[str]]:
                 f"{p.dropout:g}",
                 f"{p.max_norm:g}",
                 "yes" if p.batchnorm else "no",
-                ", ".join(f"{label} {value:g}" for label, value in augment if value) or "no",
+                ", ".join(
+                    label if value is True else f"{label} {value:g}"
+                    for label, value in augment
+                    if value
+                )
+                or "no",
                 p.optimizer
                 + (
                     f" (momentum {p.momentum:g}{', Nesterov' if p.nesterov else ''})"
@@ -233,6 +239,11 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     )
     overrides.add_argument(
         "--zoom", type=float, help="random zooms of training images, a fraction of the size"
+    )
+    overrides.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        help="mirror half of the training images left to right",
     )
     overrides.add_argument(
         "--elastic",

@@ -108,7 +108,7 @@ def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.
     shape = tuple(dataset.element_spec[0].shape[1:])
     if len(shape) not in (2, 3):
         raise ValueError(
-            f"translate, rotate, zoom and elastic augment images (height, width[, channels]); "
+            f"translate, rotate, zoom, flip and elastic augment images (height, width[, channels]); "
             f"the data has shape {shape}"
         )
 

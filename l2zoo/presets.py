@@ -55,7 +55,8 @@ class Preset:
     ElasticNet, neither is none. `weight_decay` is decoupled decay applied by the optimizer.
     `translate`, `rotate` and `zoom` augment training images (Keras' RandomTranslation,
     RandomRotation and RandomZoom factors: a fraction of the side, a fraction of a full turn,
-    a fraction of the size); `elastic` distorts them (`RandomElasticDistortion`: the spread
+    a fraction of the size); `flip` mirrors half of them left to right (for clothes and
+    objects, not digits); `elastic` distorts them (`RandomElasticDistortion`: the spread
     of each pixel's displacement, a fraction of the side). `schedule` 'cosine' decays the
     learning rate to 0 over the run. `momentum` (and `nesterov`) apply to 'sgd', as Keras'
     SGD takes them; Adam's momentum is its own `beta_1`.
@@ -74,6 +75,7 @@ class Preset:
     translate: float = 0.0
     rotate: float = 0.0
     zoom: float = 0.0
+    flip: bool = False
     elastic: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -118,8 +120,9 @@ class Preset:
             fail("elastic", "a fraction of the image side in [0, 1)")
         if self.schedule not in SCHEDULES:
             fail("schedule", f"one of {list(SCHEDULES)}")
-        if not isinstance(self.batchnorm, bool):
-            fail("batchnorm", "true or false")
+        for field in ("batchnorm", "flip"):
+            if not isinstance(getattr(self, field), bool):
+                fail(field, "true or false")
         if self.optimizer not in OPTIMIZERS:
             fail("optimizer", f"one of {sorted(OPTIMIZERS)}")
         if self.optimizer == "adamw" and self.weight_decay == 0:
@@ -178,7 +181,8 @@ class Preset:
         return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
     def augmentation(self) -> keras.Sequential | None:
-        """Random shifts, rotations, zooms and elastic distortions of training images, or None.
+        """Random shifts, rotations, zooms, mirror images and elastic distortions of training
+        images, or None.
 
         Borders fill with 0 (MNIST's background). `l2zoo.train` applies it in the input
         pipeline, where Keras advises augmenting when training on a CPU, so the model stays
@@ -197,6 +201,8 @@ class Preset:
             layers.append(keras.layers.RandomRotation(self.rotate, fill_mode="constant"))
         if self.zoom:
             layers.append(keras.layers.RandomZoom(self.zoom, fill_mode="constant"))
+        if self.flip:
+            layers.append(keras.layers.RandomFlip("horizontal"))
         if self.elastic:
             layers.append(RandomElasticDistortion(self.elastic))
         return keras.Sequential(layers, name="augmentation") if layers else None

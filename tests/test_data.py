@@ -185,9 +185,20 @@ def test_augmentation_zooms_each_image_about_its_center():
     assert scale.max() - scale.min() > 0.1  # each image got its own size
 
 
+def test_flip_mirrors_about_half_of_the_images_left_to_right_and_leaves_the_rest():
+    x = np.random.default_rng(0).random((256, 28, 28), "float32")
+    data = from_arrays(x, np.arange(256), batch_size=256)  # the label names each image
+    flip = load_preset("l2", flip=True).augmentation()
+    images, labels = next(iter(augmented(data.train, flip)))
+    images, x = images.numpy(), x[labels.numpy()]
+    mirrored = np.all(images == x[:, :, ::-1], axis=(1, 2))
+    assert np.all(mirrored | np.all(images == x, axis=(1, 2)))
+    assert 0.4 < mirrored.mean() < 0.6  # 128 expected; 0.4-0.6 is beyond 3 standard errors
+
+
 def test_augmentation_needs_images():
     data = from_arrays(np.zeros((8, 10), "float32"), np.arange(8) % 2, batch_size=4, seed=0)
-    with pytest.raises(ValueError, match=r"zoom and elastic augment images .* shape \(10,\)"):
+    with pytest.raises(ValueError, match=r"zoom, flip and elastic augment images .* shape \(10,\)"):
         augmented(data.train, load_preset("l2", rotate=0.1).augmentation())
 
 
