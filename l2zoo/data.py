@@ -108,8 +108,8 @@ def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.
     shape = tuple(dataset.element_spec[0].shape[1:])
     if len(shape) not in (2, 3):
         raise ValueError(
-            f"translate, rotate, zoom, flip and elastic augment images (height, width[, channels]); "
-            f"the data has shape {shape}"
+            f"translate, rotate, zoom, flip and elastic augment images "
+            f"(height, width[, channels]); the data has shape {shape}"
         )
 
     def apply(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
