@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -143,6 +144,13 @@ def _numbers(kind: type) -> Any:
             ) from None
 
     return parse
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {text!r}")
+    return int(text)
 
 
 def _seeds(text: str) -> list[int]:
@@ -367,8 +375,12 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
         out_dir=args.out,
         data_dir=args.data_dir,
         batch_size=args.batch_size,
+        workers=args.workers,
         **training_overrides(args),
     )
+    if not results:
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
+        return
     print(markdown_table(results["summary"]))
     print(differences_table(results["differences"]), end="")
     print(f"results and plots in {args.out}")
@@ -429,8 +441,12 @@ def _tune(args: argparse.Namespace) -> None:
         seed=args.seed,
         label_noise=args.label_noise,
         batch_size=args.batch_size,
+        workers=args.workers,
         **training_overrides(args),
     )
+    if not result:
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
+        return
     print((Path(args.out) / "trials.md").read_text(), end="")
     print(
         f"best: {result['best']}\nvalidation accuracy {result['best_validation_accuracy']:.2%}, "
@@ -634,6 +650,16 @@ def parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--out", required=True, help="folder for results and the tuner's state")
     tune.set_defaults(handler=_tune)
+    for command in (compare, sweep, tune):
+        command.add_argument(
+            "--workers",
+            type=_count,
+            default=0,
+            metavar="N",
+            help="run the trials on N worker processes on this machine, each with its share "
+            "of the CPU threads (0: in this process; for several machines set keras-tuner's "
+            "KERASTUNER_* variables instead, docs/distributed.md)",
+        )
     bench = commands.add_parser(
         "bench",
         help="measure training samples/s against plain Keras model.fit",

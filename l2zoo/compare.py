@@ -3,22 +3,26 @@ evidence as a table (JSON, CSV, Markdown) and plots."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import math
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import keras_tuner
 import numpy as np
 
-from l2zoo import plots
+from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import dataset_label
 from l2zoo.defaults import COMPARED_PRESETS
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
-from l2zoo.runs import check_output_dir
+from l2zoo.runs import check_output_dir, load_model, read_result
 from l2zoo.stats import interval, paired_differences
 from l2zoo.training import TrainingDiverged, train
 
@@ -49,6 +53,8 @@ def _run_all(
     progress: Callable[[str], None],
     baseline: str | None = None,
     swept: dict[str, Any] | None = None,
+    workers: int = 0,
+    relaunch: Callable[[], Any] | None = None,
     **train_options: Any,
 ) -> dict[str, Any]:
     if not seeds:
@@ -59,57 +65,82 @@ def _run_all(
     baseline = labels[0] if baseline is None else baseline
     if baseline not in labels:
         raise ValueError(f"baseline {baseline!r} is not among the runs: {', '.join(labels)}")
+    search.check_workers(workers)
     if out_dir is not None:
         check_output_dir(out_dir, "output folder")
-    rows, curves, magnitudes = [], {}, {}
-    total = len(runs) * len(seeds)
-    for index, ((label, preset), seed) in enumerate(
-        ((run, seed) for run in runs for seed in seeds), start=1
-    ):
-        progress(f"[{index}/{total}] {model} under {label}, seed {seed}: training...")
-        start = time.perf_counter()
-        tags = {name: getattr(preset, name) for name in (swept or {}).get("params", [])}
-        try:
-            net, result = train(
-                model,
-                preset,
-                seed=seed,
-                evaluate_train=True,
-                verbose=0,
-                run_dir=run_folder(out_dir, label, seed),
-                **train_options,
+    jobs = [(label, preset, seed) for label, preset in runs for seed in seeds]
+    with _folder(out_dir) as folder:
+
+        def run(trial_id: str, values: dict[str, Any]) -> dict[str, float]:
+            label, preset, seed = jobs[values["run"]]
+            step = f"[{values['run'] + 1}/{len(jobs)}] {model} under {label}, seed {seed}"
+            progress(f"{step}: training...")
+            try:
+                row = _run_one(model, preset, seed, run_folder(folder, label, seed), train_options)
+            except TrainingDiverged as error:  # a finding too (a learning rate too high)
+                progress(f"{step}: {error}")
+                return {"test_accuracy": 0.0, "diverged": 1.0}
+            progress(
+                f"{step}: test accuracy {row['test_accuracy']:.2%}, gap "
+                f"{row['accuracy_gap']:+.2%}, {row['wall_time_s']:.0f} s"
             )
-        except TrainingDiverged as error:  # a finding too (a learning rate too high): NaN row
-            progress(f"[{index}/{total}] {model} under {label}, seed {seed}: {error}")
-            rows.append({"preset": label, **tags, "seed": seed, **dict.fromkeys(METRICS, math.nan)})
-            continue
-        train_metrics, test_metrics = result["train"], result["test"]
-        row = {
-            "preset": label,
-            **tags,
-            "seed": seed,
-            "train_accuracy": train_metrics["accuracy"],
-            "test_accuracy": test_metrics["accuracy"],
-            "accuracy_gap": train_metrics["accuracy"] - test_metrics["accuracy"],
-            "train_loss": train_metrics["loss"],
-            "test_loss": test_metrics["loss"],
-            "loss_gap": train_metrics["loss"] - test_metrics["loss"],
-            "kernel_l2_norm": result["kernel_l2_norm"],
-            "sparsity": result["sparsity"],
-            "regularization_share": result["regularization_loss"] / train_metrics["loss"],
-            "wall_time_s": time.perf_counter() - start,
-        }
-        rows.append(row)
-        curves.setdefault(label, {})[seed] = {
-            name: result["epochs"][name] for name in ("loss", "val_loss")
-        }
-        if seed == seeds[0]:
-            magnitudes[label] = np.abs(np.concatenate([w.ravel() for w in kernels(net)]))
-        progress(
-            f"[{index}/{total}] {model} under {label}, seed {seed}: test accuracy "
-            f"{row['test_accuracy']:.2%}, gap {row['accuracy_gap']:+.2%}, "
-            f"{row['wall_time_s']:.0f} s"
+            return row
+
+        space = keras_tuner.HyperParameters()
+        space.Int("run", 0, len(jobs) - 1)
+        oracle = keras_tuner.oracles.GridSearchOracle(
+            objective=keras_tuner.Objective("test_accuracy", "max"),
+            max_trials=len(jobs),
+            hyperparameters=space,
+            max_retries_per_trial=search.RETRIES,
         )
+        description = {
+            "model": model,
+            "runs": [f"{label}-seed{seed}" for label, _, seed in jobs],
+            "presets": {label: preset.to_dict() for label, preset in runs},
+            "options": {key: repr(value) for key, value in sorted(train_options.items())},
+        }
+        finished = search.run_trials(
+            folder,
+            oracle,
+            run,
+            description=description,
+            workers=workers,
+            relaunch=relaunch,
+            progress=progress,
+        )
+        if finished is None:  # a worker: the chief writes the results
+            return {}
+        metrics = {
+            trial.hyperparameters.get("run"): trial.metrics
+            for trial in finished.trials.values()
+            if trial.status == "COMPLETED"
+        }
+        rows, curves, magnitudes = [], {}, {}
+        for index, (label, preset, seed) in enumerate(jobs):
+            tags = {name: getattr(preset, name) for name in (swept or {}).get("params", [])}
+            record = metrics.get(index)
+            if record is None or record.get_last_value("diverged"):
+                rows.append(
+                    {"preset": label, **tags, "seed": seed, **dict.fromkeys(METRICS, math.nan)}
+                )
+                continue
+            rows.append(
+                {
+                    "preset": label,
+                    **tags,
+                    "seed": seed,
+                    **{name: record.get_last_value(name) for name in METRICS},
+                }
+            )
+            folder_of_run = run_folder(folder, label, seed)
+            result = read_result(folder_of_run)
+            curves.setdefault(label, {})[seed] = {
+                name: result["epochs"][name] for name in ("loss", "val_loss")
+            }
+            if seed == seeds[0]:
+                net = load_model(folder_of_run)
+                magnitudes[label] = np.abs(np.concatenate([w.ravel() for w in kernels(net)]))
     results = {
         "model": model,
         "seeds": list(seeds),
@@ -130,9 +161,49 @@ def _run_all(
     return results
 
 
-def run_folder(out_dir: str | Path | None, label: str, seed: int) -> Path | None:
+def _run_one(
+    model: str, preset: Preset, seed: int, folder: Path, train_options: dict[str, Any]
+) -> dict[str, float]:
+    """One run of a comparison, trained into `folder`; its row's metrics."""
+    start = time.perf_counter()
+    _, result = train(
+        model,
+        preset,
+        seed=seed,
+        evaluate_train=True,
+        verbose=0,
+        run_dir=folder,
+        **train_options,
+    )
+    train_metrics, test_metrics = result["train"], result["test"]
+    return {
+        "train_accuracy": train_metrics["accuracy"],
+        "test_accuracy": test_metrics["accuracy"],
+        "accuracy_gap": train_metrics["accuracy"] - test_metrics["accuracy"],
+        "train_loss": train_metrics["loss"],
+        "test_loss": test_metrics["loss"],
+        "loss_gap": train_metrics["loss"] - test_metrics["loss"],
+        "kernel_l2_norm": result["kernel_l2_norm"],
+        "sparsity": result["sparsity"],
+        "regularization_share": result["regularization_loss"] / train_metrics["loss"],
+        "wall_time_s": time.perf_counter() - start,
+        "diverged": 0.0,
+    }
+
+
+@contextlib.contextmanager
+def _folder(out_dir: str | Path | None) -> Iterator[Path]:
+    """`out_dir`, or a temporary folder for a comparison that keeps nothing."""
+    if out_dir is not None:
+        yield Path(out_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="l2zoo-compare-") as temporary:
+        yield Path(temporary)
+
+
+def run_folder(out_dir: str | Path, label: str, seed: int) -> Path:
     """Where one run of a comparison keeps its model and record: OUT/runs/LABEL-seedN."""
-    return None if out_dir is None else Path(out_dir) / "runs" / f"{label}-seed{seed}"
+    return Path(out_dir) / "runs" / f"{label}-seed{seed}"
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -232,6 +303,7 @@ def compare(
     out_dir: str | Path | None = None,
     progress: Callable[[str], None] = print,
     baseline: str | None = None,
+    workers: int = 0,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train `model` on the same data under each preset and seed (a seed fixes the initial
@@ -240,7 +312,21 @@ def compare(
     `overrides` go to every run: preset fields (applied on top of each preset), model sizes
     and `l2zoo.train` options such as `data_dir`, `batch_size` or `label_noise`. Each preset's
     paired difference to `baseline` (default: the first) is reported with its 95% interval.
+    The runs are trials of `l2zoo.search`: `workers=N` spreads them over N local processes,
+    keras-tuner's environment over machines; a worker returns {}.
     """
+    relaunch = functools.partial(
+        compare,
+        model,
+        presets,
+        dataset,
+        train_size=train_size,
+        epochs=epochs,
+        seeds=seeds,
+        out_dir=out_dir,
+        baseline=baseline,
+        **overrides,
+    )
     preset_fields, options = split_preset_fields(overrides)
     runs = [(preset.name, preset) for preset in (load_preset(p, **preset_fields) for p in presets)]
     if len({label for label, _ in runs}) != len(runs):
@@ -252,6 +338,8 @@ def compare(
         out_dir=out_dir,
         progress=progress,
         baseline=baseline,
+        workers=workers,
+        relaunch=relaunch,
         dataset=dataset,
         train_size=train_size,
         epochs=epochs,
@@ -272,11 +360,26 @@ def sweep(
     out_dir: str | Path | None = None,
     progress: Callable[[str], None] = print,
     baseline: str | None = None,
+    workers: int = 0,
     **overrides: Any,
 ) -> dict[str, Any]:
     """`compare` over the strengths `values` of one numeric preset field `param`, or over the
     grid of two: ``sweep("mlp", ("learning_rate", "l2"), ([1e-3, 1e-2], [0, 1e-4]))``, whose
     test accuracy is drawn as a heatmap (the experiment of Loshchilov and Hutter, 2019)."""
+    relaunch = functools.partial(
+        sweep,
+        model,
+        param,
+        values,
+        preset,
+        dataset,
+        train_size=train_size,
+        epochs=epochs,
+        seeds=seeds,
+        out_dir=out_dir,
+        baseline=baseline,
+        **overrides,
+    )
     params = [param] if isinstance(param, str) else list(param)
     grids = [values] if isinstance(param, str) else list(values)
     if not 1 <= len(params) <= 2 or len(grids) != len(params) or len(set(params)) != len(params):
@@ -307,6 +410,8 @@ def sweep(
         progress=progress,
         baseline=baseline,
         swept=swept,
+        workers=workers,
+        relaunch=relaunch,
         dataset=dataset,
         train_size=train_size,
         epochs=epochs,

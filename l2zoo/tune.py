@@ -1,22 +1,24 @@
 """Choosing a regularizer's strength by (cross-)validation, with keras-tuner as the search engine.
 
-keras-tuner cross-validates only scikit-learn models, so, as its maintainers suggest, a tuner
-subclass overrides `run_trial`: each trial trains one model per fold and reports the mean. The
-test set is never seen during the search; it is scored once, for the chosen setting, at the end.
+keras-tuner cross-validates only scikit-learn models, so each trial (a `l2zoo.search` trial, a
+custom `run_trial` as its maintainers suggest) trains one model per fold and reports the mean.
+The test set is never seen during the search; it is scored once, for the chosen setting, at the
+end.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras_tuner
 import numpy as np
 
-from l2zoo import plots
+from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import load_arrays
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
@@ -98,41 +100,33 @@ def cross_validate(
     return scores
 
 
-class CrossValidatedTuner(keras_tuner.Tuner):
-    """Scores a preset setting by the mean validation accuracy over folds of (x, y)."""
+def _trial(
+    model: str,
+    preset: Preset,
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: list[np.ndarray],
+    out: Path,
+    train_options: dict[str, Any],
+    progress: Callable[[str], None],
+) -> Callable[[str, dict[str, Any]], dict[str, float]]:
+    """A search trial: the preset with the trial's values, scored by the mean validation
+    accuracy over `folds`, its runs in OUT/runs/trial-ID/fold-K."""
 
-    def __init__(
-        self,
-        oracle: keras_tuner.Oracle,
-        *,
-        model: str,
-        preset: Preset,
-        x: np.ndarray,
-        y: np.ndarray,
-        folds: list[np.ndarray],
-        train_options: dict[str, Any],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(oracle=oracle, **kwargs)
-        self.model_name, self.preset, self.x, self.y = model, preset, x, y
-        self.folds, self.train_options = folds, train_options
-
-    def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict:
-        values = {
-            name: trial.hyperparameters.get(name) for name in self.oracle.hyperparameters.values
-        }
-        options = dict(self.train_options)
+    def run(trial_id: str, values: dict[str, Any]) -> dict[str, float]:
+        options = dict(train_options)
         if "tuner/epochs" in values:  # hyperband chooses the epochs of each round
             options["epochs"] = values.pop("tuner/epochs")
         values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        progress(f"trial {trial_id} ({_setting(values)}): training...")
         start = time.perf_counter()
         scores = cross_validate(
-            self.model_name,
-            self.preset.replace(**values),
-            self.x,
-            self.y,
-            self.folds,
-            Path(self.project_dir).parent / "runs" / f"trial-{trial.trial_id}",
+            model,
+            preset.replace(**values),
+            x,
+            y,
+            folds,
+            out / "runs" / f"trial-{trial_id}",
             **options,
         )
         metrics = {
@@ -141,7 +135,12 @@ class CrossValidatedTuner(keras_tuner.Tuner):
             "seconds": time.perf_counter() - start,
         }
         metrics.update({f"fold_{i}": score for i, score in enumerate(scores)})
+        progress(
+            f"trial {trial_id} ({_setting(values)}): validation accuracy {metrics[OBJECTIVE]:.2%}"
+        )
         return metrics
+
+    return run
 
 
 def tune(
@@ -158,6 +157,8 @@ def tune(
     train_size: int | None = None,
     epochs: int = 5,
     seed: int = 0,
+    workers: int = 0,
+    progress: Callable[[str], None] = print,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Search preset fields (default: l2 on a log scale) and write the best as a preset file.
@@ -166,7 +167,26 @@ def tune(
     validation accuracy over k stratified folds of the training set; without, one 20% held-out
     part. Writes into `out_dir`: best.toml, trials.csv, trials.md, search.png, result.json,
     and keras-tuner's own state, so a search started again resumes without repeating trials.
+    The trials run through `l2zoo.search`: `workers=N` spreads them over N local processes,
+    keras-tuner's environment over machines; a worker returns {}.
     """
+    relaunch = functools.partial(
+        tune,
+        model,
+        preset,
+        params,
+        method,
+        trials,
+        cv_folds,
+        dataset,
+        out_dir=out_dir,
+        data_dir=data_dir,
+        train_size=train_size,
+        epochs=epochs,
+        seed=seed,
+        **overrides,
+    )
+    search.check_workers(workers)
     ranges = check_ranges(params or {"l2": (1e-6, 1e-2, "log")})
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
@@ -205,23 +225,34 @@ def tune(
         objective=keras_tuner.Objective(OBJECTIVE, "max"),
         hyperparameters=space,
         seed=seed,
+        max_retries_per_trial=search.RETRIES,
         **oracle_options,
     )
-    tuner = CrossValidatedTuner(
+    train_options = {"epochs": epochs, "seed": seed, **overrides}
+    description = {
+        "model": model,
+        "preset": base.to_dict(),
+        "ranges": ranges,
+        "method": method,  # not the trial count: a search given more trials resumes
+        "folds": len(folds),
+        "examples": len(y),
+        "options": {key: repr(value) for key, value in sorted(train_options.items())},
+    }
+    finished = search.run_trials(
+        out,
         oracle,
-        model=model,
-        preset=base,
-        x=x,
-        y=y,
-        folds=folds,
-        train_options={"epochs": epochs, "seed": seed, **overrides},
-        directory=str(out),
-        project_name="keras_tuner",
-        overwrite=False,
+        _trial(model, base, x, y, folds, out, train_options, progress),
+        description=description,
+        workers=workers,
+        relaunch=relaunch,
+        progress=progress,
     )
-    tuner.search()
-    rows = _trial_rows(tuner, ranges, len(folds))
-    best_values = {name: tuner.get_best_hyperparameters(1)[0].get(name) for name in ranges}
+    if finished is None:  # a worker: the chief writes the results
+        return {}
+    rows = _trial_rows(finished, ranges, len(folds))
+    best_values = {
+        name: finished.get_best_trials(1)[0].hyperparameters.get(name) for name in ranges
+    }
     best = base.replace(
         name=f"{base.name}_tuned",
         **best_values,
@@ -260,9 +291,9 @@ def _setting(values: dict[str, float]) -> str:
     return ", ".join(f"{name}={value:.3g}" for name, value in values.items())
 
 
-def _trial_rows(tuner: keras_tuner.Tuner, ranges: dict, folds: int) -> list[dict[str, Any]]:
+def _trial_rows(oracle: keras_tuner.Oracle, ranges: dict, folds: int) -> list[dict[str, Any]]:
     rows = []
-    for trial in tuner.oracle.trials.values():
+    for trial in oracle.trials.values():
         if trial.status != "COMPLETED":
             continue
         metric = trial.metrics.get_last_value

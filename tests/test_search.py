@@ -1,0 +1,120 @@
+"""Distributed search: a chief and workers on 127.0.0.1 share the trials, survive a lost worker."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+TUNE = [
+    "tune",
+    "--model", "mlp", "--model-arg", "units=16,", "--dataset", "mnist", "--train-size", "300",
+    "--epochs", "2", "--batch-size", "32", "--method", "random", "--trials", "4",
+    "--param", "l2=1e-5:1e-2:log",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _l2zoo(args, env, **options):
+    return subprocess.Popen(
+        [sys.executable, "-m", "l2zoo", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **options,
+    )
+
+
+def _trial_lines(output: str, state: str) -> list[str]:
+    return re.findall(rf"^(?:\[\w+\] )?trial (\d+) \(.*\): {state}", output, re.MULTILINE)
+
+
+def test_a_chief_and_two_workers_run_each_trial_once_and_the_chief_writes(tmp_path, mnist_dir):
+    out = tmp_path / "search"
+    role = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
+    data = ["--data-dir", str(mnist_dir), "--out", str(out)]
+    processes = {
+        tuner_id: _l2zoo([*TUNE, *data], {**role, "KERASTUNER_TUNER_ID": tuner_id})
+        for tuner_id in ("chief", "tuner0", "tuner1")
+    }
+    try:
+        outputs = {name: p.communicate(timeout=420)[0] for name, p in processes.items()}
+    finally:
+        for process in processes.values():
+            process.kill()
+    codes = {name: p.returncode for name, p in processes.items()}
+    assert codes == dict.fromkeys(processes, 0), outputs
+    ran = _trial_lines(outputs["tuner0"], "validation") + _trial_lines(outputs["tuner1"], "valid")
+    assert sorted(ran) == ["0", "1", "2", "3"]  # each trial once, over both workers
+    assert _trial_lines(outputs["tuner0"], "valid") and _trial_lines(outputs["tuner1"], "valid")
+    assert "no trials left; the chief writes" in outputs["tuner0"]
+    assert "test accuracy (scored once)" in outputs["chief"]
+    result = json.loads((out / "result.json").read_text())
+    assert sorted(row["trial"] for row in result["trials"]) == ["0", "1", "2", "3"]
+    assert (out / "best.toml").is_file() and (out / "trials.csv").is_file()
+    for trial in "0123":  # one fold each, trained once for its 2 epochs
+        history = (out / "runs" / f"trial-{trial}" / "fold-0" / "history.csv").read_text()
+        assert len(history.splitlines()) == 1 + 2
+
+
+def test_a_search_completes_every_trial_when_a_local_worker_is_killed_in_one(tmp_path, mnist_dir):
+    out = tmp_path / "search"
+    chief = _l2zoo(
+        [*TUNE, "--data-dir", str(mnist_dir), "--out", str(out), "--workers", "2"],
+        {},
+        start_new_session=True,
+    )
+    pids, killed, lines = {}, None, []
+    deadline = time.monotonic() + 420
+    try:
+        for line in chief.stdout:  # the workers' lines too, each marked [tunerN]
+            lines.append(line)
+            started = re.match(r"worker (tuner\d) started \(pid (\d+)\)", line)
+            if started:
+                pids[started[1]] = int(started[2])
+            training = re.match(r"\[(tuner\d)\] trial (\d+) \(.*\): training", line)
+            if training and killed is None:
+                os.kill(pids[training[1]], signal.SIGKILL)  # in the middle of its trial
+                killed = training[2]
+            assert time.monotonic() < deadline, "".join(lines)
+        chief.wait(timeout=60)
+    finally:
+        if chief.poll() is None:
+            os.killpg(chief.pid, signal.SIGKILL)
+    output = "".join(lines)
+    assert chief.returncode == 0, output
+    assert killed is not None and f"trial {killed} goes to another worker" in output
+    finished = _trial_lines(output, "validation")
+    assert sorted(finished) == ["0", "1", "2", "3"]  # the killed trial too, run again
+    result = json.loads((out / "result.json").read_text())
+    assert sorted(row["trial"] for row in result["trials"]) == ["0", "1", "2", "3"]
+    assert all(_gone(pid) for pid in pids.values())
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("workers", ["-1", "two"])
+def test_bad_worker_counts_exit_2(workers, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "l2zoo", *TUNE, "--out", str(tmp_path / "o"), "--workers", workers],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "expected a whole number >= 0" in done.stderr
