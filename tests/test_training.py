@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -129,6 +130,74 @@ def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
     assert chief["config"]["replicas"] == 2 and chief["config"]["global_batch_size"] == 64
     assert chief["epochs"]["loss"] == other["epochs"]["loss"]
     assert chief["epochs"]["loss"][1] < chief["epochs"]["loss"][0]
+
+
+KILLABLE = (
+    TOY_DATA
+    + """
+import os, signal, sys
+import keras, l2zoo
+
+class DieAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+model, result = l2zoo.train("mlp", "l2", (x, y), strategy="multi_worker", run_dir=sys.argv[1],
+                            batch_size=32, epochs=3, units=(32,), l2=1e-3, verbose=0,
+                            callbacks=[DieAfterFirstEpoch()] if sys.argv[3] == "die" else [])
+np.savez(sys.argv[2], *model.get_weights())
+"""
+)
+
+
+def _two_workers(tmp_path, roles):
+    """Two training workers on 127.0.0.1 running KILLABLE; `roles` says which one dies."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", KILLABLE, tmp_path / "run", tmp_path / f"w{i}.npz", role],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                ),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i, role in enumerate(roles)
+    ]
+    try:
+        outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    return [worker.returncode for worker in workers], outputs
+
+
+def test_two_workers_resume_after_one_is_killed_and_both_are_started_again(tmp_path):
+    codes, outputs = _two_workers(tmp_path, ["live", "die"])
+    # As TensorFlow documents: the survivor's collectives fail once the peer stops beating.
+    assert codes == [1, -signal.SIGKILL], outputs[0][-3000:]
+    assert "unhealthy" in outputs[0]
+    codes, outputs = _two_workers(tmp_path, ["live", "live"])  # same TF_CONFIG and run folder
+    assert codes == [0, 0], outputs[0][-3000:]
+    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key])
+    for folder in (tmp_path / "run", tmp_path / "run" / "worker-1"):
+        result = json.loads((folder / "result.json").read_text())
+        assert result["epochs_this_run"] == 2 and len(result["epochs"]["loss"]) == 3
+        history = (folder / "history.csv").read_text().splitlines()
+        assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]
 
 
 RESUMABLE = """
