@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import keras_tuner
 import numpy as np
 
 from l2zoo import plots, search
@@ -86,14 +85,7 @@ def _run_all(
             )
             return row
 
-        space = keras_tuner.HyperParameters()
-        space.Int("run", 0, len(jobs) - 1)
-        oracle = keras_tuner.oracles.GridSearchOracle(
-            objective=keras_tuner.Objective("test_accuracy", "max"),
-            max_trials=len(jobs),
-            hyperparameters=space,
-            max_retries_per_trial=search.RETRIES,
-        )
+        oracle = search.RunList(len(jobs), "test_accuracy")
         description = {
             "model": model,
             "runs": [f"{label}-seed{seed}" for label, _, seed in jobs],

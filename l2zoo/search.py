@@ -68,6 +68,26 @@ def check_workers(workers: int) -> int:
     return workers
 
 
+class RunList(keras_tuner.Oracle):
+    """Hands out runs 0 .. runs-1 (the trial's value 'run'), each once, as fast as workers
+    ask: compare's and sweep's trials. (keras-tuner's grid oracle waits for a trial to end
+    before it hands out the next, which would leave all but two workers idle.)"""
+
+    def __init__(self, runs: int, objective: str, **kwargs: Any) -> None:
+        space = keras_tuner.HyperParameters()
+        space.Int("run", 0, runs - 1)
+        super().__init__(
+            objective=keras_tuner.Objective(objective, "max"),
+            max_trials=runs,
+            hyperparameters=space,
+            max_retries_per_trial=RETRIES,
+            **kwargs,
+        )
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        return {"status": TrialStatus.RUNNING, "values": {"run": len(self.trials)}}
+
+
 class _Tuner(BaseTuner):
     """Runs `run(trial_id, values) -> metrics` for each trial the oracle hands out."""
 
