@@ -1,5 +1,7 @@
 """`python -m l2zoo`: the command line."""
 
+import sys
+
 from l2zoo.cli import main
 
-main()
+sys.exit(main())

@@ -18,7 +18,6 @@ from l2zoo.presets import load_preset
 from l2zoo.training import (
     EpochTimer,
     build_for_run,
-    make_strategy,
     training_batches,
 )
 
@@ -83,7 +82,7 @@ def zoo_runner(
         model,
         preset,
         data,
-        make_strategy("default"),
+        1,
         epochs=epochs,
         global_batch=batch_size,
         steps_per_execution=steps_per_execution,

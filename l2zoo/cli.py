@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from l2zoo.defaults import COMPARED_PRESETS, JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
+from l2zoo.defaults import BACKENDS, COMPARED_PRESETS, JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
 from l2zoo.models import list_models
 from l2zoo.presets import (
     NUMERIC_FIELDS,
@@ -300,6 +300,7 @@ def _train(args: argparse.Namespace) -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         strategy=args.strategy,
+        precision=args.precision,
         run_dir=run_dir,
         data_dir=args.data_dir,
         train_size=args.train_size,
@@ -526,7 +527,13 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         choices=STRATEGIES,
         help="auto: multi_worker with TF_CONFIG, mirrored with >1 GPU, "
-        "one_device with 1, else default",
+        "one_device with 1, else default (on JAX: mirrored is Keras' DataParallel)",
+    )
+    train.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "mixed"),
+        help="mixed: Keras' mixed_float16 on a GPU, mixed_bfloat16 on a CPU",
     )
     train.add_argument(
         "--run-dir",
@@ -690,7 +697,29 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--train-size", type=int, help="time epochs of the first N images")
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
     bench.set_defaults(handler=_bench)
+    for command in (train, evaluate, predict, compare, sweep, tune, bench):
+        command.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            help="Keras' backend (default: $KERAS_BACKEND, else Keras' configured one, "
+            "tensorflow out of the box)",
+        )
     return root
+
+
+def use_backend(backend: str | None) -> None:
+    """Make `backend` Keras' backend; it must be chosen before Keras is first imported."""
+    if backend is None:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise ValueError(
+                f"backend {backend!r} must be chosen before Keras is imported; this process "
+                f"already runs Keras on {keras.backend.backend()!r}"
+            )
+    os.environ["KERAS_BACKEND"] = backend
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -699,6 +728,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with filtered_stderr():
         try:
+            use_backend(getattr(args, "backend", None))
             args.handler(args)
         except (ValueError, FileNotFoundError) as error:
             print(f"l2zoo: error: {error}", file=sys.stderr)

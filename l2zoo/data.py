@@ -31,6 +31,9 @@ class Data:
     num_classes: int
     train_examples: int
     source: str
+    # In-memory splits as NumPy (x, y) by name ('train', 'validation', 'test'): what JAX
+    # trains from. None for streamed data.
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def dataset_label(dataset: Any) -> str:
@@ -177,6 +180,11 @@ def from_arrays(
         else None
     )
     test = _pipeline(x_test, y_test, batch_size, None) if x_test is not None else None
+    arrays = {"train": (train_x, train_y)}
+    if x_test is not None:
+        arrays["test"] = (x_test, y_test)
+    if held_out:
+        arrays["validation"] = (x[len(x) - held_out :], y[len(x) - held_out :])
     return Data(
         train=_pipeline(train_x, train_y, batch_size, seed, drop_remainder=True),
         validation=validation,
@@ -185,6 +193,7 @@ def from_arrays(
         num_classes=num_classes,
         train_examples=len(train_x) - len(train_x) % batch_size,
         source=source,
+        arrays=arrays,
     )
 
 

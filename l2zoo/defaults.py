@@ -15,3 +15,5 @@ UNROLLED_STEPS = 4
 JIT_COMPILE = "auto"
 # The presets `compare` trains when none are named.
 COMPARED_PRESETS = ("none", "l1", "l2", "elasticnet", "l2_dropout_batchnorm")
+# Keras backends l2zoo trains on; TensorFlow is Keras' own default.
+BACKENDS = ("tensorflow", "jax")

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 
 import keras
 import tensorflow as tf
-from keras.src.backend.tensorflow import trainer as tf_trainer
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
@@ -35,17 +34,22 @@ def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     )
 
 
-def supported_steps_per_execution(strategy: tf.distribute.Strategy, requested: int) -> int:
-    """`requested`, or 1 with several replicas, where Keras' multi-step loop fails (#19246)."""
+def supported_steps_per_execution(strategy: tf.distribute.Strategy | None, requested: int) -> int:
+    """`requested`, or 1 with several replicas, where Keras' multi-step loop fails (#19246);
+    `requested` without a strategy (JAX)."""
+    if strategy is None:
+        return requested
     return 1 if strategy.num_replicas_in_sync > 1 or is_multi_worker(strategy) else requested
 
 
 @contextlib.contextmanager
-def multi_worker_fit(model: keras.Model, strategy: tf.distribute.Strategy) -> Iterator[None]:
+def multi_worker_fit(model: keras.Model, strategy: tf.distribute.Strategy | None) -> Iterator[None]:
     """Within this block, `model.fit`/`evaluate` work under a multi-worker strategy."""
-    if not is_multi_worker(strategy):
+    if strategy is None or not is_multi_worker(strategy):  # None: JAX, no tf.distribute
         yield
         return
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
     original_reduce = tf_trainer.reduce_per_replica
     original_build = model._maybe_symbolic_build
 

@@ -128,13 +128,11 @@ def load_model(path: str | Path) -> keras.Model:
     except (ValueError, OSError) as error:
         raise ValueError(f"{file} is not a Keras model file (.keras): {error}") from None
     if preset_file.is_file():
-        import tensorflow as tf
-
         steps = read_result(path).get("config", {}).get("optimizer_steps") or 1
         compile_model(
             model,
             load_preset(preset_file),
-            jit_compile=resolve_jit_compile("auto", tf.distribute.get_strategy(), model),
+            jit_compile=resolve_jit_compile("auto", 1, model),
             decay_steps=steps,
         )
     return model

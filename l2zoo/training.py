@@ -1,11 +1,12 @@
-"""Training: choose a tf.distribute strategy, build and compile inside it, `model.fit`, record."""
+"""Training: choose where to train (`l2zoo.placement`), build and compile there, `model.fit`,
+record. Runs on Keras' TensorFlow and JAX backends alike."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ import numpy as np
 import tensorflow as tf
 
 from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
-from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES, UNROLLED_STEPS
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model, check_model_arguments
+from l2zoo.placement import Placement, has_gpu, place
 from l2zoo.presets import Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
@@ -28,36 +30,15 @@ from l2zoo.runs import (
 )
 
 
-def make_strategy(name: str | tf.distribute.Strategy = "auto") -> tf.distribute.Strategy:
-    """A strategy by name; 'auto' picks multi-worker with TF_CONFIG, else by GPU count.
-
-    'mirrored' spreads over every GPU, or over every logical CPU device when there is none.
-    """
-    if isinstance(name, tf.distribute.Strategy):
-        return name
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; valid strategies: {', '.join(STRATEGIES)}")
-    if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
-        return tf.distribute.MultiWorkerMirroredStrategy()  # before anything starts the runtime
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        name = "mirrored" if len(gpus) > 1 else "one_device" if gpus else "default"
-    devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy(devices)
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(devices[0])
-    return tf.distribute.get_strategy()
-
-
-def resolve_jit_compile(
-    jit_compile: bool | str, strategy: tf.distribute.Strategy, model: keras.Model
-) -> bool:
+def resolve_jit_compile(jit_compile: bool | str, replicas: int, model: keras.Model) -> bool:
     """True or False. 'auto' is XLA with one replica (Keras turns it off under
     tf.distribute), except, on a machine without a GPU, for a model with sliding
-    convolutions or dropout: XLA's CPU backend runs both slower than TensorFlow does."""
+    convolutions or dropout: XLA's CPU backend runs both slower than TensorFlow does. On
+    JAX, which always compiles with XLA, 'auto' is True (False would run eagerly)."""
     if jit_compile != "auto":
         return bool(jit_compile)
+    if keras.backend.backend() == "jax":
+        return True
     slow_on_cpu = any(
         (
             isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)
@@ -67,8 +48,7 @@ def resolve_jit_compile(
         or getattr(layer, "dropout", 0)  # MultiHeadAttention's dropout on attention weights
         for layer in model.layers
     )
-    gpu = bool(tf.config.list_logical_devices("GPU"))
-    return strategy.num_replicas_in_sync == 1 and (gpu or not slow_on_cpu)
+    return replicas == 1 and (has_gpu() or not slow_on_cpu)
 
 
 def compile_model(
@@ -99,7 +79,7 @@ def build_for_run(
     model: str,
     preset: Preset,
     data: Data,
-    strategy: tf.distribute.Strategy,
+    replicas: int,
     *,
     epochs: int,
     global_batch: int,
@@ -109,14 +89,14 @@ def build_for_run(
     **overrides: Any,
 ) -> keras.Model:
     """The zoo model for `data`, compiled for a run of `epochs` (the span of a 'cosine'
-    schedule); call it inside `strategy.scope()`."""
+    schedule); call it inside the placement's `scope()`."""
     net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
     compile_model(
         net,
         preset,
         steps_per_execution=steps_per_execution,
         unrolled_steps=unrolled_steps,
-        jit_compile=resolve_jit_compile(jit_compile, strategy, net),
+        jit_compile=resolve_jit_compile(jit_compile, replicas, net),
         decay_steps=epochs * (data.train_examples // global_batch),
     )
     return net
@@ -203,6 +183,57 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stopped there and wrote no model."""
 
 
+PRECISIONS = ("float32", "mixed")
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+
+
+@contextlib.contextmanager
+def _precision(precision: str) -> Iterator[None]:
+    """Models built within get Keras' mixed policy for this machine ('mixed'): float16 with
+    loss scaling on a GPU, bfloat16 on a CPU (no scaling needed)."""
+    if precision == "float32":
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if has_gpu() else "mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _inputs(data: Data, preset: Preset, global_batch: int, validation: Any) -> dict[str, Any]:
+    """`fit`'s data arguments. On JAX, in-memory data without augmentation goes to `fit` as
+    NumPy arrays (Keras slices and shuffles them itself); batches converted from tf.data
+    each step cost JAX more than the step. Everything else is the tf.data pipeline."""
+    if keras.backend.backend() == "jax" and data.arrays and not preset.augmentation():
+        x, y = _scaled(*data.arrays["train"])
+        inputs = {"x": x, "y": y, "batch_size": global_batch, "shuffle": True}
+        if validation is not None:
+            split = "validation" if data.validation is not None else "test"
+            inputs["validation_data"] = _scaled(*data.arrays[split])
+        return inputs
+    # The pipeline reshuffles every epoch itself.
+    return {"x": training_batches(data, preset), "validation_data": validation, "shuffle": False}
+
+
+def _evaluate(net: keras.Model, data: Data, split: str, global_batch: int) -> dict[str, float]:
+    if keras.backend.backend() == "jax" and data.arrays:
+        x, y = _scaled(*data.arrays[split])
+        return net.evaluate(x, y, batch_size=global_batch, verbose=0, return_dict=True)
+    return net.evaluate(getattr(data, split), verbose=0, return_dict=True)
+
+
+def _scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels as the pipeline gives them: uint8 scaled to [0, 1] float32; labels int32."""
+    x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
+    return x, y.astype("int32")
+
+
 def _check_options(**positive: Any) -> None:
     for name, value in positive.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -239,14 +270,13 @@ def _callbacks(
     return callbacks
 
 
-def _work_dir(run_dir: str | Path | None, strategy: tf.distribute.Strategy) -> Path | None:
+def _work_dir(run_dir: str | Path | None, placement: Placement) -> Path | None:
     """The run folder; under multi-worker training, `run_dir/worker-N` for all but the chief."""
     if run_dir is None:
         return None
     folder = Path(run_dir)
-    if not strategy.extended.should_checkpoint:
-        task_id = getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0)
-        folder = folder / f"worker-{task_id}"
+    if placement.task_id:
+        folder = folder / f"worker-{placement.task_id}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -268,6 +298,7 @@ def train(
     epochs: int = 5,
     batch_size: int = 64,
     strategy: str | tf.distribute.Strategy = "auto",
+    precision: str = "float32",
     run_dir: str | Path | None = None,
     data_dir: str | Path | None = None,
     train_size: int | None = None,
@@ -292,7 +323,11 @@ def train(
         dataset: a name or path that `load_dataset` takes, (x, y) or (x, y, x_test, y_test).
         epochs: passes over the training set.
         batch_size: examples per replica and step.
-        strategy: a name of `make_strategy`, or a tf.distribute strategy.
+        strategy: a name of `make_strategy` (on JAX: 'mirrored', or 'auto' with several
+            GPUs, is Keras' DataParallel; anything else one device), or a tf.distribute
+            strategy.
+        precision: 'float32', or 'mixed': Keras' mixed_float16 on a GPU, mixed_bfloat16
+            on a CPU; variables, penalties and the softmax stay float32.
         run_dir: the run folder (see `l2zoo.runs`): an interrupted run started again with
             it resumes; under multi-worker training the chief writes there, every other
             worker to `run_dir/worker-N`.
@@ -328,9 +363,10 @@ def train(
     preset = load_preset(preset, **preset_fields)
     if run_dir is not None:
         check_output_dir(run_dir)
-    strategy = make_strategy(strategy)
-    steps_per_execution = supported_steps_per_execution(strategy, steps_per_execution)
-    global_batch = batch_size * strategy.num_replicas_in_sync
+    _check_precision(precision)
+    placement = place(strategy)
+    steps_per_execution = supported_steps_per_execution(placement.strategy, steps_per_execution)
+    global_batch = batch_size * placement.replicas
     # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
     keras.utils.set_random_seed(seed)
     data = _data(
@@ -343,19 +379,19 @@ def train(
         label_noise=label_noise,
     )
     optimizer_steps = epochs * (data.train_examples // global_batch)
-    with strategy.scope():
+    with placement.scope(), _precision(precision):
         net = build_for_run(
             model,
             preset,
             data,
-            strategy,
+            placement.replicas,
             epochs=epochs,
             global_batch=global_batch,
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
             **overrides,
         )
-    work_dir = _work_dir(run_dir, strategy)
+    work_dir = _work_dir(run_dir, placement)
     done = resume_point(work_dir) if work_dir is not None else 0
     if done:
         print(f"resuming at epoch {min(done + 1, epochs)} of {epochs}", flush=True)
@@ -365,20 +401,17 @@ def train(
         work_dir, early_stopping, tensorboard, bool(preset.ema_momentum and validation)
     )
     start = time.perf_counter()
-    with multi_worker_fit(net, strategy):
+    inputs = _inputs(data, preset, global_batch, validation)
+    with placement.scope(), multi_worker_fit(net, placement.strategy):
         history = net.fit(
-            training_batches(data, preset),
+            **inputs,
             epochs=epochs,
-            validation_data=validation,
-            shuffle=False,  # the pipeline reshuffles every epoch itself
             callbacks=[*fit_callbacks, timer, *callbacks],
             verbose=verbose,
         )
         _check_finite(history.history.get("loss", []), done)
-        test = net.evaluate(data.test, verbose=0, return_dict=True) if data.test else {}
-        final_train = (
-            net.evaluate(data.train, verbose=0, return_dict=True) if evaluate_train else {}
-        )
+        test = _evaluate(net, data, "test", global_batch) if data.test else {}
+        final_train = _evaluate(net, data, "train", global_batch) if evaluate_train else {}
     wall_time = time.perf_counter() - start
     epochs_log = (
         _epochs_from_csv(work_dir / HISTORY_FILE)
@@ -399,11 +432,13 @@ def train(
             "batch_size_per_replica": batch_size,
             "global_batch_size": global_batch,
             "optimizer_steps": optimizer_steps,
-            "strategy": type(strategy).__name__,
-            "replicas": strategy.num_replicas_in_sync,
+            "strategy": placement.name,
+            "replicas": placement.replicas,
             "steps_per_execution": steps_per_execution,
             "jit_compile": net.jit_compile,
             "seed": seed,
+            "backend": keras.backend.backend(),
+            "precision": precision,
             "keras": keras.__version__,
             "tensorflow": tf.__version__,
         },

@@ -16,7 +16,7 @@ import pytest
 
 from l2zoo.cli import main
 from l2zoo.models import build_model
-from l2zoo.training import make_strategy, resolve_jit_compile, train
+from l2zoo.training import resolve_jit_compile, train
 
 TOY_DATA = """
 import numpy as np
@@ -351,8 +351,8 @@ def test_recommended_preset_augments_in_the_pipeline_and_decays_to_zero(mnist_di
 )
 def test_auto_jit_compile_on_a_cpu_leaves_xla_off_where_it_measured_slower(family, preset, xla):
     model = build_model(family, preset=preset)
-    assert resolve_jit_compile("auto", make_strategy("default"), model) is xla
-    assert resolve_jit_compile(True, make_strategy("default"), model) is True
+    assert resolve_jit_compile("auto", 1, model) is xla
+    assert resolve_jit_compile(True, 1, model) is True
 
 
 def test_ema_momentum_ends_fit_on_the_moving_average_of_the_weights():

@@ -83,7 +83,12 @@ def dropout(x: Any, preset: Preset) -> Any:
 
 
 def classifier(x: Any, num_classes: int, preset: Preset) -> Any:
-    """The regularized Dense softmax head over the classes."""
+    """The regularized Dense softmax head over the classes, in float32 under a mixed
+    precision policy too (a softmax in float16 or bfloat16 loses the small probabilities)."""
     return keras.layers.Dense(
-        num_classes, activation="softmax", name="classifier", **kernel_options(preset)
+        num_classes,
+        activation="softmax",
+        name="classifier",
+        dtype="float32",
+        **kernel_options(preset),
     )(x)

@@ -1,0 +1,198 @@
+"""Keras' JAX backend: every family trains with exact penalties, DataParallel agrees with one
+device, runs resume, models cross backends, mixed precision keeps the penalty in float32."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+# Each test runs its backend in a fresh interpreter: Keras picks its backend once, at import.
+PENALTIES = """
+import json, sys
+import numpy as np
+import keras, l2zoo
+
+rng = np.random.default_rng(0)
+y = rng.integers(0, 2, 256)
+x = (0.5 * rng.random((256, 28, 28))).astype("float32")
+x[y == 1, :14] += 0.5  # class 1: the top half is brighter
+report = {"backend": keras.backend.backend()}
+for family in ("mlp", "cnn", "transformer"):
+    net, result = l2zoo.train(family, "l2", (x, y), epochs=2, batch_size=32, l2=1e-3,
+                              precision=sys.argv[1], verbose=0)
+    kernels = [keras.ops.convert_to_numpy(v).astype("float64") for v in net.weights
+               if v.name == "kernel"]
+    losses = [keras.ops.convert_to_numpy(keras.ops.cast(loss, "float32")) for loss in net.losses]
+    report[family] = {
+        "penalty": float(np.sum(losses)),
+        "hand": 1e-3 * sum(float(np.sum(w ** 2)) for w in kernels),
+        "loss": result["epochs"]["loss"],
+        "accuracy": result["epochs"]["accuracy"][-1],
+        "variables": sorted({str(v.dtype) for v in net.weights}),
+        "compute": net.layers[2].dtype_policy.compute_dtype,
+        "precision": result["config"]["precision"],
+    }
+print("REPORT " + json.dumps(report))
+"""
+
+
+def run_python(code, *args, cwd, env=None, timeout=420):
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def report(run) -> dict:
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = next(line for line in run.stdout.splitlines() if line.startswith("REPORT "))
+    return json.loads(line.removeprefix("REPORT "))
+
+
+def test_every_family_trains_on_jax_with_the_hand_computed_penalty(tmp_path):
+    found = report(run_python(PENALTIES, "float32", cwd=tmp_path, env={"KERAS_BACKEND": "jax"}))
+    assert found["backend"] == "jax"
+    for family in ("mlp", "cnn", "transformer"):
+        entry = found[family]
+        assert entry["penalty"] == pytest.approx(entry["hand"], rel=1e-5), family
+        assert entry["penalty"] > 0 and np.isfinite(entry["loss"]).all(), family
+    assert found["mlp"]["loss"][1] < found["mlp"]["loss"][0]
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_mixed_precision_keeps_variables_and_penalty_in_float32_and_the_mlp_learns(
+    backend, tmp_path
+):
+    found = report(run_python(PENALTIES, "mixed", cwd=tmp_path, env={"KERAS_BACKEND": backend}))
+    assert found["backend"] == backend
+    for family in ("mlp", "cnn", "transformer"):
+        entry = found[family]
+        assert entry["precision"] == "mixed" and entry["compute"] == "bfloat16", family
+        assert entry["variables"] == ["float32"], family
+        # Penalties are computed on the float32 variables; bfloat16 keeps 8 bits of mantissa.
+        assert entry["penalty"] == pytest.approx(entry["hand"], rel=2**-8), family
+    assert found["mlp"]["accuracy"] > 0.9  # which half is brighter, learned in bfloat16
+
+
+DATA_PARALLEL = """
+import numpy as np
+import keras, l2zoo
+
+assert len(keras.distribution.list_devices("cpu")) == 2
+rng = np.random.default_rng(0)
+x = rng.normal(size=(256, 20)).astype("float32")
+y = (x[:, 0] + x[:, 1] > 0).astype(int)
+weights = {}
+for name, batch in (("default", 64), ("mirrored", 32)):  # the same global batch of 64
+    net, result = l2zoo.train("mlp", "l2", (x, y), strategy=name, batch_size=batch, epochs=3,
+                              units=(32,), l2=1e-2, optimizer="sgd", learning_rate=0.1,
+                              verbose=0)
+    assert result["config"]["replicas"] == (2 if name == "mirrored" else 1)
+    assert result["config"]["global_batch_size"] == 64
+    weights[name] = [keras.ops.convert_to_numpy(w) for w in net.weights]
+    np.savez(f"{name}.npz", *weights[name], penalty=l2zoo.penalty(net).total)
+"""
+
+
+def test_data_parallel_over_two_host_devices_matches_one_device(tmp_path):
+    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    run = run_python(DATA_PARALLEL, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    one, two = np.load(tmp_path / "default.npz"), np.load(tmp_path / "mirrored.npz")
+    for key in one.files:
+        np.testing.assert_allclose(two[key], one[key], atol=1e-5, err_msg=key)
+    assert float(one["penalty"]) > 0
+
+
+RESUMABLE = """
+import os, signal, sys
+import keras, l2zoo
+
+class KillAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+kill = [KillAfterFirstEpoch()] if sys.argv[3] == "kill" else []
+l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=3, train_size=1000,
+            units=(32,), verbose=0, callbacks=kill)
+"""
+
+
+def test_a_killed_run_on_jax_resumes_and_records_every_epoch(tmp_path, mnist_dir):
+    env = {"KERAS_BACKEND": "jax"}
+    killed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "kill", cwd=tmp_path, env=env)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    resumed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "go", cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming at epoch 2 of 3" in resumed.stdout
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["config"]["backend"] == "jax"
+    assert result["epochs_this_run"] == 2 and len(result["epochs"]["loss"]) == 3
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]
+
+
+CROSS = """
+import sys
+import numpy as np
+import keras, l2zoo
+
+rng = np.random.default_rng(1)
+x = rng.random((128, 28, 28)).astype("float32")
+y = (x[:, :, :14].mean((1, 2)) > x[:, :, 14:].mean((1, 2))).astype(int)
+if sys.argv[1] == "train":
+    l2zoo.train(sys.argv[2], "l2", (x, y), epochs=1, batch_size=32, run_dir=sys.argv[3],
+                verbose=0)
+model = l2zoo.load_model(sys.argv[3])
+np.save(f"{sys.argv[3]}-{keras.backend.backend()}.npy", model.predict(x[:16], verbose=0))
+"""
+
+
+@pytest.mark.parametrize(
+    ("trained_on", "loaded_on"), [("jax", "tensorflow"), ("tensorflow", "jax")]
+)
+def test_a_model_saved_on_one_backend_predicts_the_same_on_the_other(
+    trained_on, loaded_on, tmp_path
+):
+    run_dir = tmp_path / "run"
+    for step, backend in (("train", trained_on), ("load", loaded_on)):
+        run = run_python(CROSS, step, "cnn", run_dir, cwd=tmp_path, env={"KERAS_BACKEND": backend})
+        assert run.returncode == 0, run.stderr[-3000:]
+    here, there = (np.load(f"{run_dir}-{backend}.npy") for backend in (trained_on, loaded_on))
+    assert here.shape == (16, 2)
+    np.testing.assert_allclose(there, here, atol=1e-5)
+
+
+def test_cli_trains_on_jax_and_its_result_names_the_backend(tmp_path, mnist_dir):
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "l2zoo", "train", "--backend", "jax", "--model", "mlp",
+            "--model-arg", "units=32,", "--epochs", "1", "--train-size", "1000",
+            "--data-dir", str(mnist_dir), "--run-dir", str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "test accuracy" in done.stdout and done.stderr == ""
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["config"]["backend"] == "jax" and result["test"]["accuracy"] > 0.3  # 10 classes
+
+
+def test_backend_chosen_after_keras_is_imported_is_refused(capsys):
+    import keras
+
+    from l2zoo.cli import main
+
+    assert keras.backend.backend() == "tensorflow"  # this process's backend
+    assert main(["train", "--backend", "jax", "--epochs", "1"]) == 2
+    assert "must be chosen before Keras is imported" in capsys.readouterr().err
