@@ -1,10 +1,17 @@
-"""Training speed, measured fairly on a shared machine: in one process, the contenders train
-one epoch each in turn for several rounds, and medians after the warm-up round are compared.
+"""Training speed, measured fairly on a shared machine: the contenders train one epoch each
+in turn for several rounds, and medians after the warm-up round are compared. In one process
+on one backend, or on several backends, each in a process of its own, rounds interleaved.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
 import statistics
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,13 +20,9 @@ import keras
 import numpy as np
 
 from l2zoo.data import load_arrays, load_dataset
-from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
+from l2zoo.defaults import BACKENDS, JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.presets import load_preset
-from l2zoo.training import (
-    EpochTimer,
-    build_for_run,
-    training_batches,
-)
+from l2zoo.training import EpochTimer, build_for_run, fit_inputs, training_batches
 
 REFERENCE = "keras model.fit (default)"
 
@@ -72,10 +75,13 @@ def zoo_runner(
     train_size: int | None = None,
     epochs: int = 5,
     unrolled_steps: int = UNROLLED_STEPS,
+    pipeline: bool = False,
     **overrides: Any,
 ) -> Callable[[], float]:
-    """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device, for
-    `epochs` epochs (the span of a 'cosine' schedule)."""
+    """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device (on
+    JAX: from NumPy arrays when the preset does not augment), for
+    `epochs` epochs (the span of a 'cosine' schedule). `pipeline` feeds the tf.data pipeline
+    on JAX too."""
     data = load_dataset("mnist", data_dir=data_dir, batch_size=batch_size, train_size=train_size)
     preset = load_preset(preset)
     net = build_for_run(
@@ -90,8 +96,12 @@ def zoo_runner(
         unrolled_steps=unrolled_steps,
         **overrides,
     )
-    train = training_batches(data, preset)
-    return _epoch_runner(net, data.train_examples, {"x": train, "shuffle": False})
+    inputs = (
+        {"x": training_batches(data, preset), "shuffle": False}
+        if pipeline
+        else fit_inputs(data, preset, batch_size, None)
+    )
+    return _epoch_runner(net, data.train_examples, inputs)
 
 
 def measure(contenders: dict[str, Callable[[], float]], rounds: int = 4) -> list[dict[str, Any]]:
@@ -127,14 +137,61 @@ def bench(
     rounds: int = 4,
     variants: bool = False,
     train_size: int | None = None,
+    backends: Sequence[str] = (),
+    torch: str | None = None,
 ) -> list[dict[str, Any]]:
     """Samples/s of plain Keras `fit` on the seed network against the zoo's training path.
 
     Always: the reference and the seed network through the zoo's path. `models` adds each
     family at its default sizes under each of `presets`. `variants` adds the settings the
     defaults were chosen against: one step per call, no XLA, no unrolled steps. `train_size`
-    times epochs of the first that many images (for the slower families).
+    times epochs of the first that many images (for the slower families). `backends` times
+    every contender on each of these Keras backends, each in its own process, side by side
+    (the reference: the first backend's); `torch`, a command printing 'N samples/s' (a plain
+    PyTorch loop), joins each round too.
     """
+    options = {
+        "data_dir": None if data_dir is None else str(data_dir),
+        "models": list(models),
+        "presets": list(presets),
+        "batch_size": batch_size,
+        "rounds": rounds,
+        "variants": variants,
+        "train_size": train_size,
+    }
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown:
+        raise ValueError(f"unknown backends {unknown}; valid backends: {', '.join(BACKENDS)}")
+    servers = [_Server(backend, options) for backend in backends]
+    try:
+        if servers:
+            names = dict.fromkeys(name for server in servers for name in server.names)
+            contenders = {
+                f"{name} [{server.backend}]": server.runner(name)
+                for name in names
+                for server in servers
+                if name in server.names
+            }
+        else:
+            contenders = _contenders(**options)
+        if torch:
+            contenders[f"pytorch: {torch}"] = _command_runner(torch)
+        return measure(contenders, rounds)
+    finally:
+        for server in servers:
+            server.close()
+
+
+def _contenders(
+    data_dir: str | None,
+    models: Sequence[str],
+    presets: Sequence[str],
+    batch_size: int,
+    rounds: int,
+    variants: bool,
+    train_size: int | None,
+) -> dict[str, Callable[[], float]]:
+    """Every contender of `bench` on this process's backend, the reference first."""
     splits, _ = load_arrays("mnist", data_dir)
     x, y = (array[:train_size] for array in splits["train"])
     contenders = {
@@ -148,9 +205,15 @@ def bench(
             contenders[f"l2zoo mlp 784-128-10 l2, steps_per_execution={steps} jit={jit}"] = (
                 zoo_runner("mlp", "l2", data_dir, batch_size, steps, jit, train_size, units=128)
             )
-        contenders["l2zoo mlp 784-128-10 l2, unrolled_steps=1"] = zoo_runner(
-            "mlp", "l2", data_dir, batch_size, train_size=train_size, unrolled_steps=1, units=128
-        )
+        if keras.backend.backend() == "jax":  # what feeding JAX from tf.data costs
+            contenders["l2zoo mlp 784-128-10 l2, tf.data input"] = zoo_runner(
+                "mlp", "l2", data_dir, batch_size, train_size=train_size, pipeline=True, units=128
+            )
+        else:
+            contenders["l2zoo mlp 784-128-10 l2, unrolled_steps=1"] = zoo_runner(
+                "mlp", "l2", data_dir, batch_size, train_size=train_size, unrolled_steps=1,
+                units=128,
+            )  # fmt: skip
     for model in models:
         for preset in presets:
             contenders[f"l2zoo {model} {preset}"] = zoo_runner(
@@ -166,4 +229,72 @@ def bench(
                     train_size=train_size,
                     epochs=rounds + 1,
                 )
-    return measure(contenders, rounds)
+    return contenders
+
+
+class _Server:
+    """A process on one backend holding every contender; runs one epoch of one on request."""
+
+    def __init__(self, backend: str, options: dict[str, Any]) -> None:
+        self.backend = backend
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from l2zoo.bench import serve; serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "KERAS_BACKEND": backend},
+        )
+        self.names = self._ask(json.dumps(options))
+
+    def _ask(self, line: str) -> Any:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        for answer in self.process.stdout:
+            if answer.startswith("BENCH "):
+                return json.loads(answer.removeprefix("BENCH "))
+        raise RuntimeError(f"the {self.backend} bench process ended (status {self.process.wait()})")
+
+    def runner(self, name: str) -> Callable[[], float]:
+        return lambda: self._ask(name)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def serve() -> None:
+    """A `_Server`'s process: the options on the first line of stdin, then one contender's
+    name per line; answers 'BENCH ' + JSON (the names, then each epoch's samples/s)."""
+    contenders = _contenders(**json.loads(sys.stdin.readline()))
+    print("BENCH " + json.dumps(list(contenders)), flush=True)
+    for line in sys.stdin:
+        print("BENCH " + json.dumps(contenders[line.strip()]()), flush=True)
+
+
+def _command_runner(command: str) -> Callable[[], float]:
+    """Runs `command` once per call; its samples/s, as it prints them ('74,000 samples/s')."""
+
+    def run() -> float:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True)
+        found = re.search(r"([\d,.]+)\s*samples/s", done.stdout)
+        if done.returncode or not found:
+            raise RuntimeError(f"{command!r} printed no samples/s: {done.stdout}{done.stderr}")
+        return float(found[1].replace(",", ""))
+
+    return run
+
+
+def faster_backends(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """(contender, faster backend, its speed over the other's) for every contender timed on
+    two backends."""
+    speeds: dict[str, dict[str, float]] = {}
+    for row in rows:
+        found = re.fullmatch(r"(.*) \[(\w+)\]", row["contender"])
+        if found:
+            speeds.setdefault(found[1], {})[found[2]] = row["samples_per_second"]
+    verdicts = []
+    for name, by_backend in speeds.items():
+        if len(by_backend) == 2:
+            (fast, a), (_, b) = sorted(by_backend.items(), key=lambda item: -item[1])
+            verdicts.append((name, fast, a / b))
+    return verdicts

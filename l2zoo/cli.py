@@ -457,7 +457,7 @@ def _tune(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from l2zoo.bench import bench
+    from l2zoo.bench import bench, faster_backends
 
     rows = bench(
         args.data_dir,
@@ -467,6 +467,8 @@ def _bench(args: argparse.Namespace) -> None:
         args.rounds,
         args.variants,
         args.train_size,
+        args.backends,
+        args.torch,
     )
     print(
         format_table(
@@ -484,6 +486,8 @@ def _bench(args: argparse.Namespace) -> None:
             markdown=args.markdown,
         )
     )
+    for name, backend, ratio in faster_backends(rows):
+        print(f"{name}: {backend} is faster, {ratio:.2f}x")
 
 
 def _saved_model_command(
@@ -695,6 +699,19 @@ def parser() -> argparse.ArgumentParser:
         help="also time one step per call and the other jit_compile setting",
     )
     bench.add_argument("--train-size", type=int, help="time epochs of the first N images")
+    bench.add_argument(
+        "--backends",
+        type=lambda text: text.split(","),
+        default=[],
+        help="time every contender on each of these backends (tensorflow,jax), each in its "
+        "own process, rounds interleaved",
+    )
+    bench.add_argument(
+        "--torch",
+        metavar="COMMAND",
+        help="also time this command, a plain PyTorch loop printing 'N samples/s', e.g. "
+        "'/tmp/torch-ref/bin/python ../shared/bench/torch_simplenet.py ../shared/data/mnist 2'",
+    )
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
     bench.set_defaults(handler=_bench)
     for command in (train, evaluate, predict, compare, sweep, tune, bench):

@@ -206,7 +206,7 @@ def _precision(precision: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def _inputs(data: Data, preset: Preset, global_batch: int, validation: Any) -> dict[str, Any]:
+def fit_inputs(data: Data, preset: Preset, global_batch: int, validation: Any) -> dict[str, Any]:
     """`fit`'s data arguments. On JAX, in-memory data without augmentation goes to `fit` as
     NumPy arrays (Keras slices and shuffles them itself); batches converted from tf.data
     each step cost JAX more than the step. Everything else is the tf.data pipeline."""
@@ -401,7 +401,7 @@ def train(
         work_dir, early_stopping, tensorboard, bool(preset.ema_momentum and validation)
     )
     start = time.perf_counter()
-    inputs = _inputs(data, preset, global_batch, validation)
+    inputs = fit_inputs(data, preset, global_batch, validation)
     with placement.scope(), multi_worker_fit(net, placement.strategy):
         history = net.fit(
             **inputs,

@@ -47,3 +47,23 @@ def test_zoo_runner_trains_a_recommended_preset_as_train_does(mnist_dir):
     # mlp_best: a cosine schedule (needs the run's steps) and shifted images (in the pipeline).
     one_epoch = zoo_runner("mlp", "mlp_best", mnist_dir, 64, train_size=640, epochs=2, units=16)
     assert one_epoch() > 0 and one_epoch() > 0
+
+
+def test_bench_times_every_contender_on_both_backends_side_by_side(mnist_dir):
+    from l2zoo.bench import bench, faster_backends
+
+    rows = bench(mnist_dir, rounds=1, train_size=640, backends=("tensorflow", "jax"))
+    names = [row["contender"] for row in rows]
+    assert names == [
+        "keras model.fit (default) [tensorflow]",
+        "keras model.fit (default) [jax]",
+        "l2zoo mlp 784-128-10 l2 [tensorflow]",
+        "l2zoo mlp 784-128-10 l2 [jax]",
+    ]
+    assert all(row["samples_per_second"] > 0 for row in rows)
+    verdicts = faster_backends(rows)
+    assert [name for name, _, _ in verdicts] == [
+        "keras model.fit (default)",
+        "l2zoo mlp 784-128-10 l2",
+    ]
+    assert all(backend in ("tensorflow", "jax") and ratio >= 1 for _, backend, ratio in verdicts)
