@@ -22,7 +22,13 @@ import numpy as np
 from l2zoo.data import load_arrays, load_dataset
 from l2zoo.defaults import BACKENDS, JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.presets import load_preset
-from l2zoo.training import EpochTimer, build_for_run, fit_inputs, training_batches
+from l2zoo.training import (
+    EpochTimer,
+    build_for_run,
+    fit_inputs,
+    precision_policy,
+    training_batches,
+)
 
 REFERENCE = "keras model.fit (default)"
 
@@ -76,26 +82,28 @@ def zoo_runner(
     epochs: int = 5,
     unrolled_steps: int = UNROLLED_STEPS,
     pipeline: bool = False,
+    precision: str = "float32",
     **overrides: Any,
 ) -> Callable[[], float]:
     """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device (on
     JAX: from NumPy arrays when the preset does not augment), for
     `epochs` epochs (the span of a 'cosine' schedule). `pipeline` feeds the tf.data pipeline
-    on JAX too."""
+    on JAX too; `precision` as `l2zoo.train` takes it."""
     data = load_dataset("mnist", data_dir=data_dir, batch_size=batch_size, train_size=train_size)
     preset = load_preset(preset)
-    net = build_for_run(
-        model,
-        preset,
-        data,
-        1,
-        epochs=epochs,
-        global_batch=batch_size,
-        steps_per_execution=steps_per_execution,
-        jit_compile=jit_compile,
-        unrolled_steps=unrolled_steps,
-        **overrides,
-    )
+    with precision_policy(precision):
+        net = build_for_run(
+            model,
+            preset,
+            data,
+            1,
+            epochs=epochs,
+            global_batch=batch_size,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+            unrolled_steps=unrolled_steps,
+            **overrides,
+        )
     inputs = (
         {"x": training_batches(data, preset), "shuffle": False}
         if pipeline
@@ -200,12 +208,13 @@ def _contenders(
             "mlp", "l2", data_dir, batch_size, train_size=train_size, units=128
         ),
     }
+    jax = keras.backend.backend() == "jax"
     if variants:
-        for steps, jit in ((1, False), (STEPS_PER_EXECUTION, False)):
+        for steps, jit in ((1, False), (STEPS_PER_EXECUTION, False)) if not jax else ():
             contenders[f"l2zoo mlp 784-128-10 l2, steps_per_execution={steps} jit={jit}"] = (
                 zoo_runner("mlp", "l2", data_dir, batch_size, steps, jit, train_size, units=128)
             )
-        if keras.backend.backend() == "jax":  # what feeding JAX from tf.data costs
+        if jax:  # what feeding JAX from tf.data costs (JAX without jit runs eagerly: no others)
             contenders["l2zoo mlp 784-128-10 l2, tf.data input"] = zoo_runner(
                 "mlp", "l2", data_dir, batch_size, train_size=train_size, pipeline=True, units=128
             )
@@ -220,6 +229,16 @@ def _contenders(
                 model, preset, data_dir, batch_size, train_size=train_size, epochs=rounds + 1
             )
             if variants:
+                contenders[f"l2zoo {model} {preset}, mixed precision"] = zoo_runner(
+                    model,
+                    preset,
+                    data_dir,
+                    batch_size,
+                    train_size=train_size,
+                    epochs=rounds + 1,
+                    precision="mixed",
+                )
+            if variants and not jax:
                 contenders[f"l2zoo {model} {preset}, jit=False"] = zoo_runner(
                     model,
                     preset,
@@ -272,11 +291,14 @@ def serve() -> None:
 
 
 def _command_runner(command: str) -> Callable[[], float]:
-    """Runs `command` once per call; its samples/s, as it prints them ('74,000 samples/s')."""
+    """Runs `command` once per call; its samples/s, as it prints them ('74,000 samples/s' or
+    'samples/s=74000')."""
 
     def run() -> float:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True)
-        found = re.search(r"([\d,.]+)\s*samples/s", done.stdout)
+        found = re.search(r"samples/s ?[=:] ?([\d,.]+)", done.stdout) or re.search(
+            r"(\d[\d,]*(?:\.\d+)?) samples/s", done.stdout
+        )
         if done.returncode or not found:
             raise RuntimeError(f"{command!r} printed no samples/s: {done.stdout}{done.stderr}")
         return float(found[1].replace(",", ""))

@@ -186,13 +186,13 @@ class TrainingDiverged(RuntimeError):
 PRECISIONS = ("float32", "mixed")
 
 
-def _check_precision(precision: str) -> None:
+def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
 
 
 @contextlib.contextmanager
-def _precision(precision: str) -> Iterator[None]:
+def precision_policy(precision: str) -> Iterator[None]:
     """Models built within get Keras' mixed policy for this machine ('mixed'): float16 with
     loss scaling on a GPU, bfloat16 on a CPU (no scaling needed)."""
     if precision == "float32":
@@ -363,7 +363,7 @@ def train(
     preset = load_preset(preset, **preset_fields)
     if run_dir is not None:
         check_output_dir(run_dir)
-    _check_precision(precision)
+    check_precision(precision)
     placement = place(strategy)
     steps_per_execution = supported_steps_per_execution(placement.strategy, steps_per_execution)
     global_batch = batch_size * placement.replicas
@@ -379,7 +379,7 @@ def train(
         label_noise=label_noise,
     )
     optimizer_steps = epochs * (data.train_examples // global_batch)
-    with placement.scope(), _precision(precision):
+    with placement.scope(), precision_policy(precision):
         net = build_for_run(
             model,
             preset,
