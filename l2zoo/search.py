@@ -103,6 +103,8 @@ class _Tuner(BaseTuner):
             ).start()
         try:
             return self._run(trial.trial_id, dict(trial.hyperparameters.values))
+        except (ValueError, OSError) as error:  # bad input or data: no retry mends it
+            raise keras_tuner.errors.FatalValueError(str(error)) from error
         finally:
             beat.set()
 

@@ -142,3 +142,12 @@ def test_a_sweep_started_again_repeats_no_run_and_another_search_starts_afresh(
     assert runs == [] and again["runs"] == first["runs"]  # resumed: nothing left to run
     compare_module.sweep("mlp", "l2", [0.0, 1e-3], "l2", data, **options)
     assert runs == [0.0, 1e-3]  # another search: both of its runs
+
+
+def test_bad_data_in_a_trial_stops_the_search_with_one_readable_error(tmp_path, capsys):
+    from l2zoo.cli import main
+
+    argv = ["compare", "--presets", "none,l2", "--epochs", "1", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--data-dir", str(tmp_path)]) == 2  # no retries, no traceback
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"data_dir={tmp_path} does not hold the four IDX" in error
