@@ -741,7 +741,8 @@ def use_backend(backend: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script: exit status 2 on bad input (argparse's too), 1 when
-    training diverges, 0 otherwise. TensorFlow's start-up lines are filtered out (`quiet`)."""
+    training diverges or every local worker of a search ended early, 0 otherwise.
+    TensorFlow's start-up lines are filtered out (`quiet`)."""
     args = parser().parse_args(argv)
     with filtered_stderr():
         try:
@@ -751,7 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"l2zoo: error: {error}", file=sys.stderr)
             return 2
         except RuntimeError as error:
-            if type(error).__name__ != "TrainingDiverged":
+            if type(error).__name__ not in ("TrainingDiverged", "SearchIncomplete"):
                 raise
             print(f"l2zoo: {error}", file=sys.stderr)
             return 1

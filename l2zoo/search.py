@@ -43,6 +43,10 @@ STATE_FOLDER = "keras_tuner"
 SEARCH_FILE = "search.json"
 
 
+class SearchIncomplete(RuntimeError):
+    """Every local worker ended before the search did; the same command resumes it."""
+
+
 def role() -> str:
     """'chief', 'worker' or 'single' (no distributed environment), as keras-tuner reads it."""
     tuner_id, address, port = (os.environ.get(name) for name in ROLE_VARIABLES)
@@ -186,7 +190,7 @@ def _serve(
             if servicer.finished() and len(ended) == len(processes):
                 break
             if processes and len(ended) == len(processes):
-                raise RuntimeError(
+                raise SearchIncomplete(
                     "every worker ended before the search did (exit codes "
                     f"{sorted(p.returncode for p in processes.values())}); run the same command "
                     "again to resume it"
