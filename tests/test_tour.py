@@ -1,0 +1,18 @@
+"""The learners' notebook runs top to bottom (its cells assert the math they show)."""
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+TOUR = Path(__file__).resolve().parents[1] / "examples" / "tour.ipynb"
+
+
+def test_the_tour_notebook_runs_top_to_bottom(mnist_dir):
+    notebook = nbformat.read(TOUR, as_version=4)
+    NotebookClient(
+        notebook, timeout=600, resources={"metadata": {"path": str(TOUR.parent)}}
+    ).execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.get("output_type") == "error"]
+    assert any("image/png" in output.get("data", {}) for output in outputs)
