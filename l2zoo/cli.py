@@ -14,10 +14,9 @@ from typing import Any
 from l2zoo.defaults import BACKENDS, COMPARED_PRESETS, JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
 from l2zoo.models import list_models
 from l2zoo.presets import (
+    FIELD_CHOICES,
+    FIELD_HELP,
     NUMERIC_FIELDS,
-    OPTIMIZERS,
-    PARAMETER_GROUPS,
-    SCHEDULES,
     Preset,
     list_presets,
     load_preset,
@@ -224,51 +223,7 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
             help="the run every other is compared with, seed by seed (default: the first)",
         )
         command.add_argument("--out", required=True, help="folder for results and plots")
-    overrides = command.add_argument_group("preset overrides (default: the preset's value)")
-    overrides.add_argument("--l1", type=float, help="L1 strength: adds l1 * sum(|w|)")
-    overrides.add_argument("--l2", type=float, help="L2 strength: adds l2 * sum(w**2)")
-    overrides.add_argument("--dropout", type=float, help="dropout rate in [0, 1)")
-    overrides.add_argument(
-        "--max-norm", type=float, help="cap on each unit's incoming kernel norm (0: off)"
-    )
-    overrides.add_argument(
-        "--batchnorm", action=argparse.BooleanOptionalAction, help="batch normalization on or off"
-    )
-    overrides.add_argument(
-        "--apply-to",
-        type=lambda text: text.split(","),
-        help=f"comma-separated groups from {','.join(PARAMETER_GROUPS)}",
-    )
-    overrides.add_argument(
-        "--translate", type=float, help="random shifts of training images, a fraction of a side"
-    )
-    overrides.add_argument(
-        "--rotate", type=float, help="random rotations of training images, a fraction of a turn"
-    )
-    overrides.add_argument(
-        "--zoom", type=float, help="random zooms of training images, a fraction of the size"
-    )
-    overrides.add_argument(
-        "--flip",
-        action=argparse.BooleanOptionalAction,
-        help="mirror half of the training images left to right",
-    )
-    overrides.add_argument(
-        "--elastic",
-        type=float,
-        help="elastic distortion of training images: displacement, a fraction of a side",
-    )
-    overrides.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
-    overrides.add_argument("--learning-rate", type=float)
-    overrides.add_argument("--momentum", type=float, help="SGD's momentum (0: none)")
-    overrides.add_argument(
-        "--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum (SGD)"
-    )
-    overrides.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
-    overrides.add_argument("--weight-decay", type=float, help="decoupled, by the optimizer")
-    overrides.add_argument(
-        "--ema-momentum", type=float, help="keep a moving average of the weights (0: off)"
-    )
+    add_preset_options(command)
     command.add_argument(
         "--model-arg",
         type=_model_arg,
@@ -277,6 +232,26 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
         metavar="KEY=VALUE",
         help="a model size, e.g. units=128 or filters=32,64 (repeatable)",
     )
+
+
+def add_preset_options(command: argparse.ArgumentParser) -> None:
+    """One option per `Preset` field (but name and description), made from the field's type
+    and its line in FIELD_HELP: a new field needs no edit here."""
+    overrides = command.add_argument_group("preset overrides (default: the preset's value)")
+    for field in dataclasses.fields(Preset):
+        if field.name in ("name", "description"):
+            continue
+        flag, kind = f"--{field.name.replace('_', '-')}", str(field.type)
+        options: dict[str, Any] = {"help": FIELD_HELP[field.name]}
+        if kind == "bool":
+            options["action"] = argparse.BooleanOptionalAction
+        elif field.name in FIELD_CHOICES:
+            options["choices"] = FIELD_CHOICES[field.name]
+        elif kind.startswith("tuple"):
+            options["type"] = lambda text: text.split(",")
+        else:
+            options["type"] = float
+        overrides.add_argument(flag, **options)
 
 
 def training_overrides(args: argparse.Namespace) -> dict[str, Any]:

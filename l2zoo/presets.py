@@ -47,6 +47,31 @@ _GROUP_VARIABLE_NAMES = {
 }
 
 
+# One line per field: what it does. The command line's options are made from these.
+FIELD_HELP = {
+    "l1": "L1 strength: adds l1 * sum(|w|)",
+    "l2": "L2 strength: adds l2 * sum(w**2)",
+    "apply_to": f"comma-separated groups penalty and decay reach: {','.join(PARAMETER_GROUPS)}",
+    "dropout": "dropout rate in [0, 1)",
+    "max_norm": "cap on each unit's incoming kernel norm (0: off)",
+    "batchnorm": "batch normalization on or off",
+    "translate": "random shifts of training images, a fraction of a side",
+    "rotate": "random rotations of training images, a fraction of a turn",
+    "zoom": "random zooms of training images, a fraction of the size",
+    "flip": "mirror half of the training images left to right",
+    "elastic": "elastic distortion of training images: displacement, a fraction of a side",
+    "optimizer": "the optimizer",
+    "learning_rate": "the (initial) learning rate",
+    "schedule": "learning-rate schedule: constant, or cosine decay to 0 over the run",
+    "momentum": "SGD's momentum (0: none)",
+    "nesterov": "Nesterov momentum (SGD)",
+    "weight_decay": "decoupled weight decay, applied by the optimizer",
+    "ema_momentum": "keep a moving average of the weights (0: off)",
+}
+# The fields whose value is one of a few names.
+FIELD_CHOICES = {"optimizer": tuple(sorted(OPTIMIZERS)), "schedule": SCHEDULES}
+
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """A validated regularization setting; build one with `load_preset` or `Preset(...)`.

@@ -188,3 +188,30 @@ def test_sgd_momentum_and_nesterov_reach_keras_sgd():
     assert isinstance(optimizer, keras.optimizers.SGD)
     assert (optimizer.momentum, optimizer.nesterov) == (0.9, True)
     assert load_preset("l2", optimizer="sgd").make_optimizer().momentum == 0.0
+
+
+def test_every_preset_field_is_a_command_line_option_that_round_trips():
+    import dataclasses
+
+    from l2zoo.cli import parser, training_overrides
+
+    argv = ["train"]
+    expected = {}
+    for field in dataclasses.fields(Preset):
+        if field.name in ("name", "description"):
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        value = getattr(load_preset("l2_sgd"), field.name)
+        if isinstance(value, bool):
+            argv.append(flag if not value else f"--no-{flag[2:]}")
+            expected[field.name] = not value
+        elif isinstance(value, tuple):
+            argv += [flag, "kernel,bias"]
+            expected[field.name] = ["kernel", "bias"]
+        elif isinstance(value, str):
+            argv += [flag, "adamw" if field.name == "optimizer" else "cosine"]
+            expected[field.name] = argv[-1]
+        else:
+            argv += [flag, "0.25"]
+            expected[field.name] = 0.25
+    assert training_overrides(parser().parse_args(argv)) == expected
