@@ -8,9 +8,9 @@ import dataclasses
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from l2zoo import commands as handlers
 from l2zoo.defaults import BACKENDS, COMPARED_PRESETS, JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
 from l2zoo.models import list_models
 from l2zoo.presets import (
@@ -19,88 +19,8 @@ from l2zoo.presets import (
     NUMERIC_FIELDS,
     Preset,
     list_presets,
-    load_preset,
 )
 from l2zoo.quiet import filtered_stderr
-from l2zoo.runs import check_output_dir
-
-PRESET_COLUMNS = (
-    "preset",
-    "regularizer",
-    "l1",
-    "l2",
-    "applies to",
-    "dropout",
-    "max norm",
-    "batchnorm",
-    "augment",
-    "optimizer",
-    "schedule",
-    "weight decay",
-    "description",
-)
-
-
-def preset_rows() -> list[list[str]]:
-    """One row of PRESET_COLUMNS per shipped preset."""
-    rows = []
-    for name in list_presets():
-        p = load_preset(name)
-        augment = (
-            ("shift", p.translate),
-            ("turn", p.rotate),
-            ("zoom", p.zoom),
-            ("flip", p.flip),
-            ("elastic", p.elastic),
-        )
-        rows.append(
-            [
-                name,
-                p.regularizer_kind,
-                f"{p.l1:g}",
-                f"{p.l2:g}",
-                ", ".join(p.apply_to),
-                f"{p.dropout:g}",
-                f"{p.max_norm:g}",
-                "yes" if p.batchnorm else "no",
-                ", ".join(
-                    label if value is True else f"{label} {value:g}"
-                    for label, value in augment
-                    if value
-                )
-                or "no",
-                p.optimizer
-                + (
-                    f" (momentum {p.momentum:g}{', Nesterov' if p.nesterov else ''})"
-                    if p.momentum
-                    else ""
-                ),
-                p.schedule,
-                f"{p.weight_decay:g}",
-                p.description,
-            ]
-        )
-    return rows
-
-
-def format_table(columns: Sequence[str], rows: list[list[str]], markdown: bool = False) -> str:
-    """Rows as aligned plain text, or as a Markdown table."""
-    if markdown:
-        lines = [columns, ["---"] * len(columns), *rows]
-        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
-    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=True)]
-    return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [columns, *rows]
-    )
-
-
-def _presets(args: argparse.Namespace) -> None:
-    print(format_table(PRESET_COLUMNS, preset_rows(), markdown=args.markdown))
-
-
-def _models(args: argparse.Namespace) -> None:
-    print("\n".join(list_models()))
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -254,137 +174,6 @@ def add_preset_options(command: argparse.ArgumentParser) -> None:
         overrides.add_argument(flag, **options)
 
 
-def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Preset overrides the user gave, plus model sizes from --model-arg."""
-    # Every preset field but its name and description has an option of the same name.
-    names = [f.name for f in dataclasses.fields(Preset) if f.name not in ("name", "description")]
-    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    return {**given, **dict(args.model_arg)}
-
-
-def _train(args: argparse.Namespace) -> None:
-    from l2zoo.runs import default_run_dir
-
-    run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, Path(args.preset).stem))
-    from l2zoo.training import epoch_line, train
-
-    _, result = train(
-        args.model,
-        args.preset,
-        args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        strategy=args.strategy,
-        precision=args.precision,
-        run_dir=run_dir,
-        data_dir=args.data_dir,
-        train_size=args.train_size,
-        validation_split=args.validation_split,
-        label_noise=args.label_noise,
-        validate_every_epoch=args.validate_every_epoch,
-        steps_per_execution=args.steps_per_execution,
-        jit_compile=args.jit_compile,
-        early_stopping=args.early_stopping,
-        tensorboard=args.tensorboard,
-        seed=args.seed,
-        verbose=args.verbose,
-        callbacks=[epoch_line("Validation" if args.validation_split else "Test")],
-        **training_overrides(args),
-    )
-    test = result["test"]
-    if test["accuracy"] is not None:
-        print(
-            f"Test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.2%}, "
-            f"{result['samples_per_second']:.0f} samples/s"
-        )
-    print(f"run folder: {run_dir} (model.keras, result.json, history.csv, preset.toml)")
-
-
-def _evaluate(args: argparse.Namespace) -> None:
-    from l2zoo.runs import evaluate
-
-    scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
-    print(
-        f"{scores['dataset']} test set, {scores['examples']} examples: loss "
-        f"{scores['loss']:.4f}, accuracy {scores['accuracy']:.2%}"
-    )
-    rows = [
-        [str(c), "-" if a is None else f"{a:.2%}", str(sum(row))]
-        for c, (a, row) in enumerate(
-            zip(scores["per_class_accuracy"], scores["confusion_matrix"], strict=True)
-        )
-    ]
-    print(format_table(("class", "accuracy", "examples"), rows))
-    out = Path(args.out) if args.out else Path(scores["model"]).parent
-    print(f"confusion matrix: {out / 'confusion_matrix.png'}; scores: {out / 'evaluation.json'}")
-
-
-def _predict(args: argparse.Namespace) -> None:
-    from l2zoo.runs import predict
-
-    rows = predict(args.run, args.inputs)
-    if args.csv:
-        print("input,class,probability")
-        for row in rows:
-            print(f"{row['input']},{row['class']},{row['probability']:.6f}")
-        return
-    print(
-        format_table(
-            ("input", "class", "probability"),
-            [[row["input"], str(row["class"]), f"{row['probability']:.4f}"] for row in rows],
-        )
-    )
-
-
-def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
-    from l2zoo.compare import differences_table, markdown_table
-
-    results = run(
-        args.model,
-        *leading,
-        args.dataset,
-        train_size=args.train_size,
-        epochs=args.epochs,
-        seeds=args.seeds,
-        baseline=args.baseline,
-        label_noise=args.label_noise,
-        out_dir=args.out,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        **training_overrides(args),
-    )
-    if not results:
-        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
-        return
-    print(markdown_table(results["summary"]))
-    print(differences_table(results["differences"]), end="")
-    print(f"results and plots in {args.out}")
-
-
-def _compare(args: argparse.Namespace) -> None:
-    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
-    from l2zoo.compare import compare
-
-    _comparison(args, compare, args.presets)
-
-
-def _sweep(args: argparse.Namespace) -> None:
-    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
-    from l2zoo.compare import sweep
-
-    params = args.param or ["l2"]
-    if len(params) != len(args.values):
-        raise ValueError(
-            f"each --param needs its --values: got {len(params)} fields and "
-            f"{len(args.values)} lists of values"
-        )
-    if len(params) == 1:
-        _comparison(args, sweep, params[0], args.values[0], args.preset)
-    else:
-        _comparison(args, sweep, params, args.values, args.preset)
-
-
 def _search_range(text: str) -> tuple[str, tuple]:
     name, sep, spec = text.partition("=")
     parts = spec.split(":")
@@ -396,73 +185,6 @@ def _search_range(text: str) -> tuple[str, tuple]:
         raise argparse.ArgumentTypeError(
             f"expected FIELD=LOW:HIGH[:log] such as l2=1e-6:1e-2:log; got {text!r}"
         ) from None
-
-
-def _tune(args: argparse.Namespace) -> None:
-    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
-    from l2zoo.tune import tune
-
-    result = tune(
-        args.model,
-        args.preset,
-        dict(args.param) or None,
-        args.method,
-        args.trials,
-        args.cv,
-        args.dataset,
-        out_dir=args.out,
-        data_dir=args.data_dir,
-        train_size=args.train_size,
-        epochs=args.epochs,
-        seed=args.seed,
-        label_noise=args.label_noise,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        **training_overrides(args),
-    )
-    if not result:
-        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
-        return
-    print((Path(args.out) / "trials.md").read_text(), end="")
-    print(
-        f"best: {result['best']}\nvalidation accuracy {result['best_validation_accuracy']:.2%}, "
-        f"test accuracy (scored once) {result['test_accuracy']:.2%}; preset file "
-        f"{Path(args.out) / 'best.toml'}"
-    )
-
-
-def _bench(args: argparse.Namespace) -> None:
-    from l2zoo.bench import bench, faster_backends
-
-    rows = bench(
-        args.data_dir,
-        args.models,
-        args.presets,
-        args.batch_size,
-        args.rounds,
-        args.variants,
-        args.train_size,
-        args.backends,
-        args.torch,
-    )
-    print(
-        format_table(
-            ("contender", "samples/s (median)", "min", "max", "x reference"),
-            [
-                [
-                    row["contender"],
-                    f"{row['samples_per_second']:.0f}",
-                    f"{row['min']:.0f}",
-                    f"{row['max']:.0f}",
-                    f"{row['ratio_to_reference']:.2f}",
-                ]
-                for row in rows
-            ],
-            markdown=args.markdown,
-        )
-    )
-    for name, backend, ratio in faster_backends(rows):
-        print(f"{name}: {backend} is faster, {ratio:.2f}x")
 
 
 def _saved_model_command(
@@ -479,8 +201,10 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     presets = commands.add_parser("presets", help="list the shipped presets as a table")
     presets.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    presets.set_defaults(handler=_presets)
-    commands.add_parser("models", help="list the model families").set_defaults(handler=_models)
+    presets.set_defaults(handler=handlers.presets_command)
+    commands.add_parser("models", help="list the model families").set_defaults(
+        handler=handlers.models_command
+    )
     train = commands.add_parser(
         "train",
         help="train a model under a preset with model.fit",
@@ -548,7 +272,7 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="Keras' progress output (0: only the epoch lines)",
     )
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=handlers.train_command)
     evaluate = _saved_model_command(
         commands,
         "evaluate",
@@ -558,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     )
     add_data_options(evaluate, default=None)
     evaluate.add_argument("--out", help="folder for the outputs (default: beside the model)")
-    evaluate.set_defaults(handler=_evaluate)
+    evaluate.set_defaults(handler=handlers.evaluate_command)
     predict = _saved_model_command(
         commands,
         "predict",
@@ -569,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="files to classify")
     predict.add_argument("--csv", action="store_true", help="print CSV instead of a table")
-    predict.set_defaults(handler=_predict)
+    predict.set_defaults(handler=handlers.predict_command)
     compare = commands.add_parser(
         "compare",
         help="train one model under several presets; table and plots",
@@ -583,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
         default=list(COMPARED_PRESETS),
         help="comma-separated preset names or .toml paths",
     )
-    compare.set_defaults(handler=_compare)
+    compare.set_defaults(handler=handlers.compare_command)
     sweep = commands.add_parser(
         "sweep",
         help="train one model over strengths of one preset field; table and plots",
@@ -606,7 +330,7 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="comma-separated strengths of the --param before it, e.g. 1e-5,1e-4,1e-3",
     )
-    sweep.set_defaults(handler=_sweep)
+    sweep.set_defaults(handler=handlers.sweep_command)
     tune = commands.add_parser(
         "tune",
         help="choose preset strengths by (cross-)validated search with keras-tuner",
@@ -635,7 +359,7 @@ def parser() -> argparse.ArgumentParser:
         help="K-fold cross-validation (default: one 20%% held-out part of the training set)",
     )
     tune.add_argument("--out", required=True, help="folder for results and the tuner's state")
-    tune.set_defaults(handler=_tune)
+    tune.set_defaults(handler=handlers.tune_command)
     for command in (compare, sweep, tune):
         command.add_argument(
             "--workers",
@@ -688,7 +412,7 @@ def parser() -> argparse.ArgumentParser:
         "'/tmp/torch-ref/bin/python ../shared/bench/torch_simplenet.py ../shared/data/mnist 2'",
     )
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    bench.set_defaults(handler=_bench)
+    bench.set_defaults(handler=handlers.bench_command)
     for command in (train, evaluate, predict, compare, sweep, tune, bench):
         command.add_argument(
             "--backend",

@@ -193,7 +193,8 @@ def test_sgd_momentum_and_nesterov_reach_keras_sgd():
 def test_every_preset_field_is_a_command_line_option_that_round_trips():
     import dataclasses
 
-    from l2zoo.cli import parser, training_overrides
+    from l2zoo.cli import parser
+    from l2zoo.commands import training_overrides
 
     argv = ["train"]
     expected = {}

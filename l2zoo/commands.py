@@ -1,0 +1,292 @@
+"""What each command does with its parsed arguments: the handlers `l2zoo.cli` dispatches to,
+and the tables they print. Each imports Keras only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from l2zoo.models import list_models
+from l2zoo.presets import Preset, list_presets, load_preset
+from l2zoo.runs import check_output_dir
+
+
+def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Preset overrides the user gave, plus model sizes from --model-arg."""
+    # Every preset field but its name and description has an option of the same name.
+    names = [f.name for f in dataclasses.fields(Preset) if f.name not in ("name", "description")]
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    return {**given, **dict(args.model_arg)}
+
+
+PRESET_COLUMNS = (
+    "preset",
+    "regularizer",
+    "l1",
+    "l2",
+    "applies to",
+    "dropout",
+    "max norm",
+    "batchnorm",
+    "augment",
+    "optimizer",
+    "schedule",
+    "weight decay",
+    "description",
+)
+
+
+def preset_rows() -> list[list[str]]:
+    """One row of PRESET_COLUMNS per shipped preset."""
+    rows = []
+    for name in list_presets():
+        p = load_preset(name)
+        augment = (
+            ("shift", p.translate),
+            ("turn", p.rotate),
+            ("zoom", p.zoom),
+            ("flip", p.flip),
+            ("elastic", p.elastic),
+        )
+        rows.append(
+            [
+                name,
+                p.regularizer_kind,
+                f"{p.l1:g}",
+                f"{p.l2:g}",
+                ", ".join(p.apply_to),
+                f"{p.dropout:g}",
+                f"{p.max_norm:g}",
+                "yes" if p.batchnorm else "no",
+                ", ".join(
+                    label if value is True else f"{label} {value:g}"
+                    for label, value in augment
+                    if value
+                )
+                or "no",
+                p.optimizer
+                + (
+                    f" (momentum {p.momentum:g}{', Nesterov' if p.nesterov else ''})"
+                    if p.momentum
+                    else ""
+                ),
+                p.schedule,
+                f"{p.weight_decay:g}",
+                p.description,
+            ]
+        )
+    return rows
+
+
+def format_table(columns: Sequence[str], rows: list[list[str]], markdown: bool = False) -> str:
+    """Rows as aligned plain text, or as a Markdown table."""
+    if markdown:
+        lines = [columns, ["---"] * len(columns), *rows]
+        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    widths = [max(len(str(cell)) for cell in column) for column in zip(columns, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [columns, *rows]
+    )
+
+
+def presets_command(args: argparse.Namespace) -> None:
+    print(format_table(PRESET_COLUMNS, preset_rows(), markdown=args.markdown))
+
+
+def models_command(args: argparse.Namespace) -> None:
+    print("\n".join(list_models()))
+
+
+def train_command(args: argparse.Namespace) -> None:
+    from l2zoo.runs import default_run_dir
+
+    run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, Path(args.preset).stem))
+    from l2zoo.training import epoch_line, train
+
+    _, result = train(
+        args.model,
+        args.preset,
+        args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        strategy=args.strategy,
+        precision=args.precision,
+        run_dir=run_dir,
+        data_dir=args.data_dir,
+        train_size=args.train_size,
+        validation_split=args.validation_split,
+        label_noise=args.label_noise,
+        validate_every_epoch=args.validate_every_epoch,
+        steps_per_execution=args.steps_per_execution,
+        jit_compile=args.jit_compile,
+        early_stopping=args.early_stopping,
+        tensorboard=args.tensorboard,
+        seed=args.seed,
+        verbose=args.verbose,
+        callbacks=[epoch_line("Validation" if args.validation_split else "Test")],
+        **training_overrides(args),
+    )
+    test = result["test"]
+    if test["accuracy"] is not None:
+        print(
+            f"Test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.2%}, "
+            f"{result['samples_per_second']:.0f} samples/s"
+        )
+    print(f"run folder: {run_dir} (model.keras, result.json, history.csv, preset.toml)")
+
+
+def evaluate_command(args: argparse.Namespace) -> None:
+    from l2zoo.runs import evaluate
+
+    scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
+    print(
+        f"{scores['dataset']} test set, {scores['examples']} examples: loss "
+        f"{scores['loss']:.4f}, accuracy {scores['accuracy']:.2%}"
+    )
+    rows = [
+        [str(c), "-" if a is None else f"{a:.2%}", str(sum(row))]
+        for c, (a, row) in enumerate(
+            zip(scores["per_class_accuracy"], scores["confusion_matrix"], strict=True)
+        )
+    ]
+    print(format_table(("class", "accuracy", "examples"), rows))
+    out = Path(args.out) if args.out else Path(scores["model"]).parent
+    print(f"confusion matrix: {out / 'confusion_matrix.png'}; scores: {out / 'evaluation.json'}")
+
+
+def predict_command(args: argparse.Namespace) -> None:
+    from l2zoo.runs import predict
+
+    rows = predict(args.run, args.inputs)
+    if args.csv:
+        print("input,class,probability")
+        for row in rows:
+            print(f"{row['input']},{row['class']},{row['probability']:.6f}")
+        return
+    print(
+        format_table(
+            ("input", "class", "probability"),
+            [[row["input"], str(row["class"]), f"{row['probability']:.4f}"] for row in rows],
+        )
+    )
+
+
+def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
+    from l2zoo.compare import differences_table, markdown_table
+
+    results = run(
+        args.model,
+        *leading,
+        args.dataset,
+        train_size=args.train_size,
+        epochs=args.epochs,
+        seeds=args.seeds,
+        baseline=args.baseline,
+        label_noise=args.label_noise,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        **training_overrides(args),
+    )
+    if not results:
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
+        return
+    print(markdown_table(results["summary"]))
+    print(differences_table(results["differences"]), end="")
+    print(f"results and plots in {args.out}")
+
+
+def compare_command(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
+    from l2zoo.compare import compare
+
+    _comparison(args, compare, args.presets)
+
+
+def sweep_command(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
+    from l2zoo.compare import sweep
+
+    params = args.param or ["l2"]
+    if len(params) != len(args.values):
+        raise ValueError(
+            f"each --param needs its --values: got {len(params)} fields and "
+            f"{len(args.values)} lists of values"
+        )
+    if len(params) == 1:
+        _comparison(args, sweep, params[0], args.values[0], args.preset)
+    else:
+        _comparison(args, sweep, params, args.values, args.preset)
+
+
+def tune_command(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
+    from l2zoo.tune import tune
+
+    result = tune(
+        args.model,
+        args.preset,
+        dict(args.param) or None,
+        args.method,
+        args.trials,
+        args.cv,
+        args.dataset,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        train_size=args.train_size,
+        epochs=args.epochs,
+        seed=args.seed,
+        label_noise=args.label_noise,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        **training_overrides(args),
+    )
+    if not result:
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
+        return
+    print((Path(args.out) / "trials.md").read_text(), end="")
+    print(
+        f"best: {result['best']}\nvalidation accuracy {result['best_validation_accuracy']:.2%}, "
+        f"test accuracy (scored once) {result['test_accuracy']:.2%}; preset file "
+        f"{Path(args.out) / 'best.toml'}"
+    )
+
+
+def bench_command(args: argparse.Namespace) -> None:
+    from l2zoo.bench import bench, faster_backends
+
+    rows = bench(
+        args.data_dir,
+        args.models,
+        args.presets,
+        args.batch_size,
+        args.rounds,
+        args.variants,
+        args.train_size,
+        args.backends,
+        args.torch,
+    )
+    print(
+        format_table(
+            ("contender", "samples/s (median)", "min", "max", "x reference"),
+            [
+                [
+                    row["contender"],
+                    f"{row['samples_per_second']:.0f}",
+                    f"{row['min']:.0f}",
+                    f"{row['max']:.0f}",
+                    f"{row['ratio_to_reference']:.2f}",
+                ]
+                for row in rows
+            ],
+            markdown=args.markdown,
+        )
+    )
+    for name, backend, ratio in faster_backends(rows):
+        print(f"{name}: {backend} is faster, {ratio:.2f}x")
