@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -352,18 +353,10 @@ def train(
     Raises `TrainingDiverged` if the loss becomes NaN, before anything is written.
     """
     _check_options(epochs=epochs, batch_size=batch_size, steps_per_execution=steps_per_execution)
-    if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
-        raise ValueError(
-            f"early_stopping must be a patience of >= 1 epochs; got {early_stopping!r}"
-        )
-    if tensorboard and run_dir is None:
-        raise ValueError("tensorboard=True needs a run_dir to write its logs into")
+    _check_run_options(early_stopping, tensorboard, run_dir, precision)
     check_model_arguments(model, overrides)
     preset_fields, overrides = split_preset_fields(overrides)
     preset = load_preset(preset, **preset_fields)
-    if run_dir is not None:
-        check_output_dir(run_dir)
-    check_precision(precision)
     placement = place(strategy)
     steps_per_execution = supported_steps_per_execution(placement.strategy, steps_per_execution)
     global_batch = batch_size * placement.replicas
@@ -378,7 +371,6 @@ def train(
         validation_split=validation_split,
         label_noise=label_noise,
     )
-    optimizer_steps = epochs * (data.train_examples // global_batch)
     with placement.scope(), precision_policy(precision):
         net = build_for_run(
             model,
@@ -392,73 +384,145 @@ def train(
             **overrides,
         )
     work_dir = _work_dir(run_dir, placement)
-    done = resume_point(work_dir) if work_dir is not None else 0
-    if done:
-        print(f"resuming at epoch {min(done + 1, epochs)} of {epochs}", flush=True)
+    done = _resume(work_dir, epochs)
     validation = (data.validation or data.test) if validate_every_epoch else None
-    timer = EpochTimer()
     fit_callbacks = _callbacks(
         work_dir, early_stopping, tensorboard, bool(preset.ema_momentum and validation)
     )
+    fitted = _fit(
+        net,
+        data,
+        preset,
+        placement,
+        global_batch,
+        validation,
+        epochs=epochs,
+        done=done,
+        callbacks=[*fit_callbacks, *callbacks],
+        verbose=verbose,
+        evaluate_train=evaluate_train,
+    )
+    config = {
+        "model": model,
+        "model_overrides": overrides,
+        "dataset": dataset_label(dataset),
+        "data_source": data.source,
+        "train_examples": data.train_examples,
+        "validation": "split" if data.validation else "test" if data.test else None,
+        "label_noise": label_noise,
+        "epochs": epochs,
+        "batch_size_per_replica": batch_size,
+        "global_batch_size": global_batch,
+        "optimizer_steps": epochs * (data.train_examples // global_batch),
+        "strategy": placement.name,
+        "replicas": placement.replicas,
+        "steps_per_execution": steps_per_execution,
+        "jit_compile": net.jit_compile,
+        "seed": seed,
+        "backend": keras.backend.backend(),
+        "precision": precision,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+    }
+    result = _record(net, preset, data.train_examples, work_dir, fitted, config)
+    if work_dir is not None:
+        write_run(work_dir, net, preset, result["epochs"], result)
+    return net, result
+
+
+def _check_run_options(
+    early_stopping: int | None, tensorboard: bool, run_dir: str | Path | None, precision: str
+) -> None:
+    if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
+        raise ValueError(
+            f"early_stopping must be a patience of >= 1 epochs; got {early_stopping!r}"
+        )
+    if tensorboard and run_dir is None:
+        raise ValueError("tensorboard=True needs a run_dir to write its logs into")
+    if run_dir is not None:
+        check_output_dir(run_dir)
+    check_precision(precision)
+
+
+def _resume(work_dir: Path | None, epochs: int) -> int:
+    """Epochs an interrupted run in `work_dir` already did (0 to start afresh), said aloud."""
+    done = resume_point(work_dir) if work_dir is not None else 0
+    if done:
+        print(f"resuming at epoch {min(done + 1, epochs)} of {epochs}", flush=True)
+    return done
+
+
+@dataclasses.dataclass
+class _Fitted:
+    """What `fit` and the final scoring leave for the record."""
+
+    history: dict[str, list[float]]
+    epoch_seconds: list[float]
+    wall_time: float
+    test: dict[str, float]
+    train: dict[str, float]
+
+
+def _fit(
+    net: keras.Model,
+    data: Data,
+    preset: Preset,
+    placement: Placement,
+    global_batch: int,
+    validation: Any,
+    *,
+    epochs: int,
+    done: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int | str,
+    evaluate_train: bool,
+) -> _Fitted:
+    """`model.fit` where the model was built, then the test (and training) set scored once."""
+    timer = EpochTimer()
     start = time.perf_counter()
     inputs = fit_inputs(data, preset, global_batch, validation)
     with placement.scope(), multi_worker_fit(net, placement.strategy):
-        history = net.fit(
-            **inputs,
-            epochs=epochs,
-            callbacks=[*fit_callbacks, timer, *callbacks],
-            verbose=verbose,
-        )
+        history = net.fit(**inputs, epochs=epochs, callbacks=[*callbacks, timer], verbose=verbose)
         _check_finite(history.history.get("loss", []), done)
         test = _evaluate(net, data, "test", global_batch) if data.test else {}
         final_train = _evaluate(net, data, "train", global_batch) if evaluate_train else {}
-    wall_time = time.perf_counter() - start
-    epochs_log = (
-        _epochs_from_csv(work_dir / HISTORY_FILE)
-        if work_dir is not None
-        else {name: [float(v) for v in values] for name, values in history.history.items()}
+    return _Fitted(
+        history={name: [float(v) for v in values] for name, values in history.history.items()},
+        epoch_seconds=timer.seconds,
+        wall_time=time.perf_counter() - start,
+        test=test,
+        train=final_train,
     )
-    train_seconds = sum(timer.seconds)
-    result = {
-        "config": {
-            "model": model,
-            "model_overrides": overrides,
-            "dataset": dataset_label(dataset),
-            "data_source": data.source,
-            "train_examples": data.train_examples,
-            "validation": "split" if data.validation else "test" if data.test else None,
-            "label_noise": label_noise,
-            "epochs": epochs,
-            "batch_size_per_replica": batch_size,
-            "global_batch_size": global_batch,
-            "optimizer_steps": optimizer_steps,
-            "strategy": placement.name,
-            "replicas": placement.replicas,
-            "steps_per_execution": steps_per_execution,
-            "jit_compile": net.jit_compile,
-            "seed": seed,
-            "backend": keras.backend.backend(),
-            "precision": precision,
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-        },
+
+
+def _record(
+    net: keras.Model,
+    preset: Preset,
+    train_examples: int,
+    work_dir: Path | None,
+    fitted: _Fitted,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's result record: config, preset, every epoch (from the run folder's log, so a
+    resumed run lists the epochs before the interruption too), scores, weights, time."""
+    epochs_log = _epochs_from_csv(work_dir / HISTORY_FILE) if work_dir else fitted.history
+    train_seconds = sum(fitted.epoch_seconds)
+    return {
+        "config": config,
         "preset": preset.to_dict(),
         "epochs": epochs_log,
         "epochs_completed": len(next(iter(epochs_log.values()), [])),
-        "epochs_this_run": len(timer.seconds),
-        "test": {"loss": test.get("loss"), "accuracy": test.get("accuracy")},
-        "train": {"loss": final_train.get("loss"), "accuracy": final_train.get("accuracy")},
+        "epochs_this_run": len(fitted.epoch_seconds),
+        "test": {"loss": fitted.test.get("loss"), "accuracy": fitted.test.get("accuracy")},
+        "train": {"loss": fitted.train.get("loss"), "accuracy": fitted.train.get("accuracy")},
         "parameters": net.count_params(),
         "kernel_l2_norm": kernel_norm(net),
         "sparsity": weight_sparsity(net),
         "regularization_loss": penalty(net).total,
-        "wall_time_s": wall_time,
+        "wall_time_s": fitted.wall_time,
         "train_time_s": train_seconds,
-        "epoch_train_seconds": timer.seconds,
-        "samples_per_second": data.train_examples * len(timer.seconds) / train_seconds
+        "epoch_train_seconds": fitted.epoch_seconds,
+        "samples_per_second": train_examples * len(fitted.epoch_seconds) / train_seconds
         if train_seconds
         else None,
     }
-    if work_dir is not None:
-        write_run(work_dir, net, preset, epochs_log, result)
-    return net, result
