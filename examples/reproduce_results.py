@@ -30,7 +30,7 @@ SIZES = {"cnn": {"kernel_size": (5, 3), "convs": (1, 2), "padding": "valid", "un
 # than shifted digits, mirrored clothes better.
 CHANGES = {
     ("fashion_mnist", "mlp"): {"translate": 0.0},
-    ("fashion_mnist", "cnn"): {"translate": 0.0, "rotate": 0.0, "flip": True, "filters": (48, 96)},
+    ("fashion_mnist", "cnn"): {"translate": 0.0, "rotate": 0.0, "flip": True, "filters": (64, 128)},
     ("fashion_mnist", "transformer"): {"translate": 0.0, "flip": True},
 }
 
