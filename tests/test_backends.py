@@ -16,6 +16,8 @@ import json, sys
 import numpy as np
 import keras, l2zoo
 
+pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
+
 rng = np.random.default_rng(0)
 y = rng.integers(0, 2, 256)
 x = (0.5 * rng.random((256, 28, 28))).astype("float32")

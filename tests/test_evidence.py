@@ -1,7 +1,11 @@
 """Where regularization matters, it shows: on noisy MNIST the shipped `l2` and `dropout` each
 beat `none` with a paired 95% interval that excludes zero."""
 
+import pytest
+
 from l2zoo.compare import compare
+
+pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
 
 
 def test_l2_and_dropout_beat_none_on_noisy_labels(mnist_dir):

@@ -94,6 +94,7 @@ def test_predict_refuses_an_input_the_model_cannot_take(trained_run, tmp_path):
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
 
 
+@pytest.mark.slow
 def test_a_run_made_to_diverge_exits_non_zero_naming_the_epoch(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(

@@ -40,6 +40,7 @@ def _trial_lines(output: str, state: str) -> list[str]:
     return re.findall(rf"^(?:\[\w+\] )?trial (\d+) \(.*\): {state}", output, re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_a_chief_and_two_workers_run_each_trial_once_and_the_chief_writes(tmp_path, mnist_dir):
     out = tmp_path / "search"
     role = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
@@ -68,6 +69,7 @@ def test_a_chief_and_two_workers_run_each_trial_once_and_the_chief_writes(tmp_pa
         assert len(history.splitlines()) == 1 + 2
 
 
+@pytest.mark.slow
 def test_a_search_completes_every_trial_when_a_local_worker_is_killed_in_one(tmp_path, mnist_dir):
     out = tmp_path / "search"
     chief = _l2zoo(

@@ -65,6 +65,7 @@ def test_train_size_is_class_balanced(mnist_dir):
     assert len(labels) == 1000 and list(np.bincount(labels)) == [100] * 10
 
 
+@pytest.mark.slow
 def test_tfds_dataset_by_name_gives_its_shape_and_classes_and_every_family_trains(
     monkeypatch, tmp_path
 ):

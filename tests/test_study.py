@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
+
 REPO = Path(__file__).resolve().parents[1]
 
 

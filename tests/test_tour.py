@@ -3,7 +3,10 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
 
 TOUR = Path(__file__).resolve().parents[1] / "examples" / "tour.ipynb"
 

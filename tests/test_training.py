@@ -60,6 +60,7 @@ for name, batch, l2 in (("default", 64, 1e-2), ("mirrored", 32, 1e-2), ("doubled
 )
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_matches_the_default_strategy(tmp_path):
     run = run_python(MIRRORED, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -87,6 +88,7 @@ np.savez(sys.argv[2], *model.get_weights())
 )
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
     ports = []
     for _ in range(2):
@@ -183,6 +185,7 @@ def _two_workers(tmp_path, roles):
     return [worker.returncode for worker in workers], outputs
 
 
+@pytest.mark.slow
 def test_two_workers_resume_after_one_is_killed_and_both_are_started_again(tmp_path):
     codes, outputs = _two_workers(tmp_path, ["live", "die"])
     # As TensorFlow documents: the survivor's collectives fail once the peer stops beating.
@@ -214,6 +217,7 @@ l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=3, tr
 """
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_where_it_stopped_and_records_every_epoch(tmp_path, mnist_dir):
     killed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "kill", cwd=tmp_path)
     assert killed.returncode == -9, killed.stderr[-3000:]
@@ -229,6 +233,7 @@ def test_a_killed_run_resumes_where_it_stopped_and_records_every_epoch(tmp_path,
     assert result["test"]["accuracy"] > 0.5
 
 
+@pytest.mark.slow
 def test_cli_train_runs_end_to_end_and_writes_its_result(tmp_path, mnist_dir):
     command = [
         Path(sys.executable).parent / "l2zoo",

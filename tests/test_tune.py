@@ -21,6 +21,7 @@ def wide_problem(samples=150, features=300, seed=0):
     return x, y
 
 
+@pytest.mark.slow
 def test_search_picks_an_interior_lambda_that_beats_both_ends(tmp_path):
     x, y = wide_problem()
     x_test, y_test = wide_problem(60, seed=1)
