@@ -201,6 +201,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     presets = commands.add_parser("presets", help="list the shipped presets as a table")
     presets.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    presets.add_argument(
+        "--family", choices=list_models(), help="only the presets that suit this family"
+    )
     presets.set_defaults(handler=handlers.presets_command)
     commands.add_parser("models", help="list the model families").set_defaults(
         handler=handlers.models_command

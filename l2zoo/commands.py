@@ -40,10 +40,10 @@ PRESET_COLUMNS = (
 )
 
 
-def preset_rows() -> list[list[str]]:
-    """One row of PRESET_COLUMNS per shipped preset."""
+def preset_rows(family: str | None = None) -> list[list[str]]:
+    """One row of PRESET_COLUMNS per shipped preset (that suits `family`, if given)."""
     rows = []
-    for name in list_presets():
+    for name in list_presets(family):
         p = load_preset(name)
         augment = (
             ("shift", p.translate),
@@ -95,7 +95,7 @@ def format_table(columns: Sequence[str], rows: list[list[str]], markdown: bool =
 
 
 def presets_command(args: argparse.Namespace) -> None:
-    print(format_table(PRESET_COLUMNS, preset_rows(), markdown=args.markdown))
+    print(format_table(PRESET_COLUMNS, preset_rows(args.family), markdown=args.markdown))
 
 
 def models_command(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -276,6 +277,14 @@ class Preset:
         data["regularizer"] = self.regularizer_kind
         return data
 
+    def save(self, path: str | Path) -> Path:
+        """Write the preset as a preset file (atomically); `load_preset(path)` reads it back."""
+        from l2zoo.atomic import write_text
+
+        path = Path(path)
+        write_text(path, self.to_toml())
+        return path
+
     def to_toml(self) -> str:
         """The preset as a preset file (its name is the file's name, so it is left out)."""
 
@@ -345,9 +354,27 @@ def _shipped() -> dict[str, Any]:
     }
 
 
-def list_presets() -> list[str]:
-    """Names of the presets shipped with l2zoo."""
-    return sorted(_shipped())
+# Recommended presets tuned for one family; every other preset suits any family.
+FAMILY_PRESETS = {"mlp_best": "mlp", "cnn_best": "cnn", "transformer_best": "transformer"}
+
+
+def list_presets(family: str | None = None) -> list[str]:
+    """Names of the presets shipped with l2zoo; with `family`, those that suit it (the
+    general ones and the family's own recommended preset)."""
+    return sorted(
+        name for name in _shipped() if family is None or FAMILY_PRESETS.get(name, family) == family
+    )
+
+
+def check_family(preset: Preset, family: str) -> None:
+    """Warn when a family's recommended preset is given to another family."""
+    owner = FAMILY_PRESETS.get(preset.name)
+    if owner is not None and owner != family:
+        warnings.warn(
+            f"preset {preset.name!r} was tuned for the {owner} family, not for {family}; "
+            f"presets for {family}: {', '.join(list_presets(family))}",
+            stacklevel=3,
+        )
 
 
 def load_preset(name_or_path: str | Path | Preset, **overrides: Any) -> Preset:

@@ -216,3 +216,17 @@ def test_every_preset_field_is_a_command_line_option_that_round_trips():
             argv += [flag, "0.25"]
             expected[field.name] = 0.25
     assert training_overrides(parser().parse_args(argv)) == expected
+
+
+def test_presets_know_their_family_and_save_to_a_file_that_loads_back(tmp_path):
+    from l2zoo.models import build_model
+
+    assert "cnn_best" in list_presets("cnn") and "mlp_best" not in list_presets("cnn")
+    assert set(list_presets("mlp")) - {"mlp_best"} == set(list_presets("cnn")) - {"cnn_best"}
+    with pytest.warns(UserWarning, match="'cnn_best' was tuned for the cnn family, not for mlp"):
+        build_model("mlp", (28, 28), 10, "cnn_best")
+    saved = load_preset("l2", dropout=0.25).save(tmp_path / "mine.toml")
+    assert (
+        load_preset(saved).to_dict()
+        == load_preset("l2", dropout=0.25).replace(name="mine").to_dict()
+    )

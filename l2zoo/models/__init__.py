@@ -54,8 +54,14 @@ def check_model_arguments(family: str, names: Iterable[str]) -> None:
 
 
 def build_model(name: str, *args: Any, **kwargs: Any) -> Any:
-    """Build the family `name` with its own arguments: ``build_model("cnn", l2=1e-4)``."""
+    """Build the family `name` with its own arguments: ``build_model("cnn", l2=1e-4)``.
+    Warns when the preset is another family's recommended one."""
+    from l2zoo.presets import Preset, check_family, load_preset
+
     check_model_arguments(name, kwargs)
+    chosen = args[2] if len(args) > 2 else kwargs.get("preset")
+    if chosen is not None:
+        check_family(chosen if isinstance(chosen, Preset) else load_preset(chosen), name)
     return factory(name)(*args, **kwargs)
 
 
