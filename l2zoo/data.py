@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from l2zoo.checks import fraction as check_fraction
+from l2zoo.checks import whole_number
 from l2zoo.sources import Source, balanced_subset, check_labels, open_source
 
 # Examples held by the shuffle buffer of a streamed training set.
@@ -155,8 +157,7 @@ def from_arrays(
         raise ValueError(f"y must hold class indices 0, 1, ...; got dtype {y.dtype}, min {y.min()}")
     if not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be in [0, 1); got {validation_split!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    whole_number("batch_size", batch_size)
     num_classes = num_classes or max(int(y.max()) + 1, 2)
     y = check_labels(y, num_classes, "y")
     if x_test is not None:
@@ -200,8 +201,7 @@ def from_arrays(
 def noisy_labels(labels: np.ndarray, fraction: float, num_classes: int, seed: int) -> np.ndarray:
     """A copy of `labels` with round(fraction * n) of them, chosen by `seed`, each changed to
     another class drawn uniformly: the classic symmetric label noise."""
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
-        raise ValueError(f"label_noise must be a fraction in [0, 1); got {fraction!r}")
+    check_fraction("label_noise", fraction)
     rng = np.random.default_rng(seed)
     changed = rng.choice(len(labels), int(round(fraction * len(labels))), replace=False)
     noisy = labels.copy()

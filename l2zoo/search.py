@@ -32,6 +32,7 @@ from keras_tuner.src.distribute.oracle_chief import OracleServicer
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 
 from l2zoo.atomic import write_json
+from l2zoo.checks import whole_number
 from l2zoo.quiet import is_noise
 
 ROLE_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -62,8 +63,7 @@ def role() -> str:
 
 def check_workers(workers: int) -> int:
     """`workers` checked: a count of local worker processes, 0 for none."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be a whole number >= 0; got {workers!r}")
+    whole_number("workers", workers, minimum=0)
     if workers and role() != "single":
         raise ValueError(
             f"workers={workers} starts local workers, but this process already has a role "

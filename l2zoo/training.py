@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from l2zoo.checks import whole_number
 from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
@@ -237,8 +238,7 @@ def _scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_options(**positive: Any) -> None:
     for name, value in positive.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        whole_number(name, value)
 
 
 def _callbacks(

@@ -20,6 +20,7 @@ import numpy as np
 
 from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
+from l2zoo.checks import whole_number
 from l2zoo.data import load_arrays
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir
@@ -190,8 +191,7 @@ def tune(
     ranges = check_ranges(params or {"l2": (1e-6, 1e-2, "log")})
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials must be a positive integer; got {trials!r}")
+    whole_number("trials", trials)
     preset_fields, overrides = split_preset_fields(overrides)
     base = load_preset(preset, **preset_fields)
     out = check_output_dir(out_dir, "output folder")
