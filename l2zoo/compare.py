@@ -301,11 +301,23 @@ def compare(
     """Train `model` on the same data under each preset and seed (a seed fixes the initial
     weights and the shuffling); returns, and writes into `out_dir`, the table and curves.
 
-    `overrides` go to every run: preset fields (applied on top of each preset), model sizes
-    and `l2zoo.train` options such as `data_dir`, `batch_size` or `label_noise`. Each preset's
-    paired difference to `baseline` (default: the first) is reported with its 95% interval.
-    The runs are trials of `l2zoo.search`: `workers=N` spreads them over N local processes,
-    keras-tuner's environment over machines; a worker returns {}.
+    Args:
+        model: a family of `list_models()`.
+        presets: preset names, .toml paths or `Preset`s, distinct.
+        dataset: a name or path `load_dataset` takes, or (x, y, x_test, y_test).
+        train_size: train on a class-balanced part of the training set.
+        epochs: passes over the training set per run.
+        seeds: each run is repeated per seed; with several, statistics and intervals.
+        out_dir: where results.json/.csv/.md, the plots and each run's folder go (None:
+            nothing is kept).
+        progress: called with one line per run as it starts and ends.
+        baseline: the preset every other is compared with, seed by seed (default: the
+            first); its paired differences come with 95% intervals.
+        workers: run the runs on this many local worker processes (`l2zoo.search`); with
+            keras-tuner's environment set instead, this process takes its role from it, and
+            a worker returns {}.
+        **overrides: to every run: preset fields (on top of each preset), model sizes and
+            `l2zoo.train` options such as `data_dir`, `batch_size` or `label_noise`.
     """
     relaunch = functools.partial(
         compare,
@@ -357,7 +369,14 @@ def sweep(
 ) -> dict[str, Any]:
     """`compare` over the strengths `values` of one numeric preset field `param`, or over the
     grid of two: ``sweep("mlp", ("learning_rate", "l2"), ([1e-3, 1e-2], [0, 1e-4]))``, whose
-    test accuracy is drawn as a heatmap (the experiment of Loshchilov and Hutter, 2019)."""
+    test accuracy is drawn as a heatmap (the experiment of Loshchilov and Hutter, 2019).
+
+    Args:
+        param, values: one field of `NUMERIC_FIELDS` and its strengths, or two fields and a
+            list of strengths each.
+        preset: the preset whose field is swept.
+        The rest: as in `compare`.
+    """
     relaunch = functools.partial(
         sweep,
         model,

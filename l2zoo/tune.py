@@ -164,12 +164,29 @@ def tune(
 ) -> dict[str, Any]:
     """Search preset fields (default: l2 on a log scale) and write the best as a preset file.
 
-    `params` maps fields to (low, high[, 'log']). With `cv_folds=k` a trial's score is the mean
-    validation accuracy over k stratified folds of the training set; without, one 20% held-out
-    part. Writes into `out_dir`: best.toml, trials.csv, trials.md, search.png, result.json,
-    and keras-tuner's own state, so a search started again resumes without repeating trials.
-    The trials run through `l2zoo.search`: `workers=N` spreads them over N local processes,
-    keras-tuner's environment over machines; a worker returns {}.
+    Writes into `out_dir`: best.toml, trials.csv, trials.md, search.png, result.json, each
+    fold's run folder and keras-tuner's own state, so a search started again resumes without
+    repeating trials.
+
+    Args:
+        model: a family of `list_models()`.
+        preset: the preset whose fields are searched (name, .toml path or `Preset`).
+        params: {field: (low, high[, 'log' | 'linear'])} of numeric preset fields.
+        method: 'bayesian', 'random', 'hyperband' or 'grid' (keras-tuner's oracles).
+        trials: how many settings to try (hyperband: its own count, up to `epochs`).
+        cv_folds: score each setting by the mean validation accuracy over this many
+            stratified folds of the training set; None: one held-out 20%.
+        dataset: a name or path `load_dataset` takes, or (x, y, x_test, y_test).
+        out_dir: the folder written (checked before any work).
+        data_dir, train_size, epochs, seed: as in `l2zoo.train`.
+        workers: run the trials on this many local worker processes (`l2zoo.search`); with
+            keras-tuner's environment set instead, this process takes its role from it, and
+            a worker returns {}.
+        progress: called with one line per trial as it starts and ends.
+        **overrides: preset fields (on top of `preset`), model sizes and `l2zoo.train`
+            options for every run.
+
+    The test set is scored once, for the best setting, trained on the whole training set.
     """
     relaunch = functools.partial(
         tune,
