@@ -198,3 +198,44 @@ def test_backend_chosen_after_keras_is_imported_is_refused(capsys):
     assert keras.backend.backend() == "tensorflow"  # this process's backend
     assert main(["train", "--backend", "jax", "--epochs", "1"]) == 2
     assert "must be chosen before Keras is imported" in capsys.readouterr().err
+
+
+PROMISES = """
+import json
+import numpy as np
+import keras, l2zoo
+
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(256, 8)).astype("float32"), rng.integers(0, 3, 256)
+steps = []  # the weights after every optimizer step
+
+class Record(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        steps.append([keras.ops.convert_to_numpy(w).copy() for w in self.model.trainable_weights])
+
+net, result = l2zoo.train("mlp", "adamw", (x, y, x, y), epochs=2, batch_size=32,
+                          steps_per_execution=1, units=(16,), batchnorm=True, ema_momentum=0.9,
+                          schedule="cosine", weight_decay=0.1, verbose=0, callbacks=[Record()])
+average = steps[0]  # Keras' average: the first step's weights, then m * average + (1 - m) * w
+for weights in steps[1:]:
+    average = [0.9 * a + 0.1 * w for a, w in zip(average, weights)]
+final = [keras.ops.convert_to_numpy(w) for w in net.trainable_weights]
+decayed = sorted({v.name for v in net.trainable_variables if net.optimizer._use_weight_decay(v)})
+print("REPORT " + json.dumps({
+    "backend": keras.backend.backend(),
+    "steps": len(steps),
+    "ema_error": max(float(np.abs(f - a).max()) for f, a in zip(final, average)),
+    "decayed": decayed,
+    "learning_rate": float(keras.ops.convert_to_numpy(net.optimizer.learning_rate)),
+}))
+"""
+
+
+def test_on_jax_decay_skips_all_but_kernels_cosine_ends_at_zero_and_fit_ends_on_the_average(
+    tmp_path,
+):
+    found = report(run_python(PROMISES, cwd=tmp_path, env={"KERAS_BACKEND": "jax"}))
+    assert found["backend"] == "jax" and found["steps"] == 16
+    assert found["decayed"] == ["kernel"]  # not biases, nor batch norm's gamma and beta
+    assert found["learning_rate"] == pytest.approx(0.0, abs=1e-9)
+    assert found["ema_error"] < 1e-5
