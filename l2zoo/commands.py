@@ -195,7 +195,7 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
         **training_overrides(args),
     )
     if not results:
-        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
+        _worker_done()
         return
     print(markdown_table(results["summary"]))
     print(differences_table(results["differences"]), end="")
@@ -248,7 +248,7 @@ def tune_command(args: argparse.Namespace) -> None:
         **training_overrides(args),
     )
     if not result:
-        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")
+        _worker_done()
         return
     print((Path(args.out) / "trials.md").read_text(), end="")
     print(
@@ -290,3 +290,8 @@ def bench_command(args: argparse.Namespace) -> None:
     )
     for name, backend, ratio in faster_backends(rows):
         print(f"{name}: {backend} is faster, {ratio:.2f}x")
+
+
+def _worker_done() -> None:
+    """What a search worker says at its end: the chief writes the results."""
+    print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")

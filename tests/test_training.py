@@ -90,40 +90,8 @@ np.savez(sys.argv[2], *model.get_weights())
 
 @pytest.mark.slow
 def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                textwrap.dedent(WORKER),
-                tmp_path / "run",
-                tmp_path / f"w{i}.npz",
-            ],
-            cwd=tmp_path,
-            env={
-                **os.environ,
-                "TF_CONFIG": json.dumps(
-                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
-                ),
-            },
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        outputs = [worker.communicate(timeout=300)[0] for worker in workers]
-    finally:
-        for worker in workers:
-            worker.kill()
-    assert [worker.returncode for worker in workers] == [0, 0], outputs[0][-3000:]
+    codes, outputs = _two_workers(tmp_path, WORKER)
+    assert codes == [0, 0], outputs[0][-3000:]
     first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
     for key in first.files:
         np.testing.assert_array_equal(first[key], second[key])
@@ -153,8 +121,8 @@ np.savez(sys.argv[2], *model.get_weights())
 )
 
 
-def _two_workers(tmp_path, roles):
-    """Two training workers on 127.0.0.1 running KILLABLE; `roles` says which one dies."""
+def _two_workers(tmp_path, script, roles=("", "")):
+    """Two training workers on 127.0.0.1 running `script` (run folder, weights file, role)."""
     ports = []
     for _ in range(2):
         with socket.socket() as probe:
@@ -163,7 +131,7 @@ def _two_workers(tmp_path, roles):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", KILLABLE, tmp_path / "run", tmp_path / f"w{i}.npz", role],
+            [sys.executable, "-c", script, tmp_path / "run", tmp_path / f"w{i}.npz", role],
             cwd=tmp_path,
             env={
                 **os.environ,
@@ -187,11 +155,12 @@ def _two_workers(tmp_path, roles):
 
 @pytest.mark.slow
 def test_two_workers_resume_after_one_is_killed_and_both_are_started_again(tmp_path):
-    codes, outputs = _two_workers(tmp_path, ["live", "die"])
+    codes, outputs = _two_workers(tmp_path, KILLABLE, ["live", "die"])
     # As TensorFlow documents: the survivor's collectives fail once the peer stops beating.
     assert codes == [1, -signal.SIGKILL], outputs[0][-3000:]
     assert "unhealthy" in outputs[0]
-    codes, outputs = _two_workers(tmp_path, ["live", "live"])  # same TF_CONFIG and run folder
+    # Both started again, with the same TF_CONFIG and run folder.
+    codes, outputs = _two_workers(tmp_path, KILLABLE, ["live", "live"])
     assert codes == [0, 0], outputs[0][-3000:]
     first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
     for key in first.files:
