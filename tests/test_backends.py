@@ -10,13 +10,13 @@ import textwrap
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
+
 # Each test runs its backend in a fresh interpreter: Keras picks its backend once, at import.
 PENALTIES = """
 import json, sys
 import numpy as np
 import keras, l2zoo
-
-pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
 
 rng = np.random.default_rng(0)
 y = rng.integers(0, 2, 256)
