@@ -443,7 +443,8 @@ def use_backend(backend: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script: exit status 2 on bad input (argparse's too), 1 when
-    training diverges or every local worker of a search ended early, 0 otherwise.
+    training diverges, every local worker of a search ended early or the reader of the
+    output left (a closed pipe), 0 otherwise.
     TensorFlow's start-up lines are filtered out (`quiet`)."""
     args = parser().parse_args(argv)
     with filtered_stderr():
@@ -457,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if type(error).__name__ not in ("TrainingDiverged", "SearchIncomplete"):
                 raise
             print(f"l2zoo: {error}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # the reader left (`l2zoo presets | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
     return 0
 

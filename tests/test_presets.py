@@ -230,3 +230,19 @@ def test_presets_know_their_family_and_save_to_a_file_that_loads_back(tmp_path):
         load_preset(saved).to_dict()
         == load_preset("l2", dropout=0.25).replace(name="mine").to_dict()
     )
+
+
+def test_a_listing_piped_into_a_reader_that_leaves_early_ends_quietly():
+    import subprocess
+    import sys
+
+    # `true` exits before l2zoo starts writing: every write meets a closed pipe.
+    done = subprocess.run(
+        f"{sys.executable} -m l2zoo presets | true; echo ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stderr == "" and done.stdout.strip() == "1"
