@@ -1,5 +1,6 @@
 """Keras' JAX backend: every family trains with exact penalties, DataParallel agrees with one
-device, runs resume, models cross backends, mixed precision keeps the penalty in float32."""
+device, models cross backends, mixed precision keeps the penalty in float32. (A killed run
+resumes on both backends: tests/test_training.py.)"""
 
 import json
 import os
@@ -112,34 +113,6 @@ def test_data_parallel_over_two_host_devices_matches_one_device(tmp_path):
     for key in one.files:
         np.testing.assert_allclose(two[key], one[key], atol=1e-5, err_msg=key)
     assert float(one["penalty"]) > 0
-
-
-RESUMABLE = """
-import os, signal, sys
-import keras, l2zoo
-
-class KillAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-kill = [KillAfterFirstEpoch()] if sys.argv[3] == "kill" else []
-l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=3, train_size=1000,
-            units=(32,), verbose=0, callbacks=kill)
-"""
-
-
-def test_a_killed_run_on_jax_resumes_and_records_every_epoch(tmp_path, mnist_dir):
-    env = {"KERAS_BACKEND": "jax"}
-    killed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "kill", cwd=tmp_path, env=env)
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    resumed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "go", cwd=tmp_path, env=env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming at epoch 2 of 3" in resumed.stdout
-    result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["config"]["backend"] == "jax"
-    assert result["epochs_this_run"] == 2 and len(result["epochs"]["loss"]) == 3
-    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]
 
 
 CROSS = """

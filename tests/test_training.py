@@ -187,16 +187,23 @@ l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=3, tr
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_where_it_stopped_and_records_every_epoch(tmp_path, mnist_dir):
-    killed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "kill", cwd=tmp_path)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_killed_run_resumes_where_it_stopped_and_records_every_epoch(
+    backend, tmp_path, mnist_dir
+):
+    env = {"KERAS_BACKEND": backend}
+    run = tmp_path / "run"
+    killed = run_python(RESUMABLE, mnist_dir, run, "kill", cwd=tmp_path, env=env)
     assert killed.returncode == -9, killed.stderr[-3000:]
-    assert not (tmp_path / "run" / "result.json").exists()
-    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 2  # header + 1
-    resumed = run_python(RESUMABLE, mnist_dir, tmp_path / "run", "resume", cwd=tmp_path)
+    assert not (run / "result.json").exists()
+    assert len((run / "history.csv").read_text().splitlines()) == 2  # header + 1
+    resumed = run_python(RESUMABLE, mnist_dir, run, "resume", cwd=tmp_path, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming at epoch 2 of 3" in resumed.stdout
-    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 4  # header + 3
-    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    history = (run / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]  # header + 3
+    result = json.loads((run / "result.json").read_text())
+    assert result["config"]["backend"] == backend
     assert (result["epochs_completed"], result["epochs_this_run"]) == (3, 2)
     assert len(result["epochs"]["loss"]) == len(result["epochs"]["val_accuracy"]) == 3
     assert result["test"]["accuracy"] > 0.5
