@@ -176,6 +176,20 @@ def predict_command(args: argparse.Namespace) -> None:
     )
 
 
+def _search_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options compare, sweep and tune share: output, data, training, workers."""
+    return {
+        "out_dir": args.out,
+        "data_dir": args.data_dir,
+        "train_size": args.train_size,
+        "epochs": args.epochs,
+        "label_noise": args.label_noise,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        **training_overrides(args),
+    }
+
+
 def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
     from l2zoo.compare import differences_table, markdown_table
 
@@ -183,16 +197,9 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
         args.model,
         *leading,
         args.dataset,
-        train_size=args.train_size,
-        epochs=args.epochs,
         seeds=args.seeds,
         baseline=args.baseline,
-        label_noise=args.label_noise,
-        out_dir=args.out,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        **training_overrides(args),
+        **_search_options(args),
     )
     if not results:
         _worker_done()
@@ -237,15 +244,8 @@ def tune_command(args: argparse.Namespace) -> None:
         args.trials,
         args.cv,
         args.dataset,
-        out_dir=args.out,
-        data_dir=args.data_dir,
-        train_size=args.train_size,
-        epochs=args.epochs,
         seed=args.seed,
-        label_noise=args.label_noise,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        **training_overrides(args),
+        **_search_options(args),
     )
     if not result:
         _worker_done()
