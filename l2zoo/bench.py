@@ -26,6 +26,7 @@ from l2zoo.training import (
     EpochTimer,
     build_for_run,
     fit_inputs,
+    jax_arrays,
     precision_policy,
     training_batches,
 )
@@ -107,7 +108,7 @@ def zoo_runner(
     inputs = (
         {"x": training_batches(data, preset), "shuffle": False}
         if pipeline
-        else fit_inputs(data, preset, batch_size, None)
+        else fit_inputs(data, preset, batch_size, None, jax_arrays(data))
     )
     return _epoch_runner(net, data.train_examples, inputs)
 

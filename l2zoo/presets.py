@@ -163,6 +163,11 @@ class Preset:
         object.__setattr__(self, "apply_to", tuple(g for g in PARAMETER_GROUPS if g in groups))
 
     @property
+    def augments(self) -> bool:
+        """Whether training images are transformed (see `augmentation`)."""
+        return bool(self.translate or self.rotate or self.zoom or self.flip or self.elastic)
+
+    @property
     def regularizer_kind(self) -> str:
         """'none', 'l1', 'l2' or 'elasticnet', from which strengths are non-zero."""
         return {(False, False): "none", (True, False): "l1", (False, True): "l2"}.get(

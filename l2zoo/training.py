@@ -208,24 +208,37 @@ def precision_policy(precision: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def fit_inputs(data: Data, preset: Preset, global_batch: int, validation: Any) -> dict[str, Any]:
-    """`fit`'s data arguments. On JAX, in-memory data without augmentation goes to `fit` as
-    NumPy arrays (Keras slices and shuffles them itself); batches converted from tf.data
-    each step cost JAX more than the step. Everything else is the tf.data pipeline."""
-    if keras.backend.backend() == "jax" and data.arrays and not preset.augmentation():
-        x, y = _scaled(*data.arrays["train"])
+def jax_arrays(data: Data) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """On JAX, the in-memory splits scaled once as the pipeline would (`fit` and `evaluate`
+    take NumPy arrays; batches converted from tf.data each step cost JAX more than the
+    step); None on TensorFlow or for streamed data."""
+    if keras.backend.backend() != "jax" or not data.arrays:
+        return None
+    return {split: _scaled(*pair) for split, pair in data.arrays.items()}
+
+
+def fit_inputs(
+    data: Data, preset: Preset, global_batch: int, validation: Any, arrays: dict | None
+) -> dict[str, Any]:
+    """`fit`'s data arguments: `arrays` (see `jax_arrays`) when given and the preset does not
+    augment (Keras slices and shuffles them itself), else the tf.data pipeline."""
+    if arrays is not None and not preset.augments:
+        x, y = arrays["train"]
         inputs = {"x": x, "y": y, "batch_size": global_batch, "shuffle": True}
         if validation is not None:
-            split = "validation" if data.validation is not None else "test"
-            inputs["validation_data"] = _scaled(*data.arrays[split])
+            inputs["validation_data"] = arrays[
+                "validation" if data.validation is not None else "test"
+            ]
         return inputs
     # The pipeline reshuffles every epoch itself.
     return {"x": training_batches(data, preset), "validation_data": validation, "shuffle": False}
 
 
-def _evaluate(net: keras.Model, data: Data, split: str, global_batch: int) -> dict[str, float]:
-    if keras.backend.backend() == "jax" and data.arrays:
-        x, y = _scaled(*data.arrays[split])
+def _evaluate(
+    net: keras.Model, data: Data, split: str, global_batch: int, arrays: dict | None
+) -> dict[str, float]:
+    if arrays is not None:
+        x, y = arrays[split]
         return net.evaluate(x, y, batch_size=global_batch, verbose=0, return_dict=True)
     return net.evaluate(getattr(data, split), verbose=0, return_dict=True)
 
@@ -480,12 +493,13 @@ def _fit(
     """`model.fit` where the model was built, then the test (and training) set scored once."""
     timer = EpochTimer()
     start = time.perf_counter()
-    inputs = fit_inputs(data, preset, global_batch, validation)
+    arrays = jax_arrays(data)
+    inputs = fit_inputs(data, preset, global_batch, validation, arrays)
     with placement.scope(), multi_worker_fit(net, placement.strategy):
         history = net.fit(**inputs, epochs=epochs, callbacks=[*callbacks, timer], verbose=verbose)
         _check_finite(history.history.get("loss", []), done)
-        test = _evaluate(net, data, "test", global_batch) if data.test else {}
-        final_train = _evaluate(net, data, "train", global_batch) if evaluate_train else {}
+        test = _evaluate(net, data, "test", global_batch, arrays) if data.test else {}
+        final_train = _evaluate(net, data, "train", global_batch, arrays) if evaluate_train else {}
     return _Fitted(
         history={name: [float(v) for v in values] for name, values in history.history.items()},
         epoch_seconds=timer.seconds,
