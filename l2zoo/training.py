@@ -249,11 +249,6 @@ def _scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, y.astype("int32")
 
 
-def _check_options(**positive: Any) -> None:
-    for name, value in positive.items():
-        whole_number(name, value)
-
-
 def _callbacks(
     work_dir: Path | None,
     early_stopping: int | None,
@@ -365,7 +360,9 @@ def train(
 
     Raises `TrainingDiverged` if the loss becomes NaN, before anything is written.
     """
-    _check_options(epochs=epochs, batch_size=batch_size, steps_per_execution=steps_per_execution)
+    whole_number("epochs", epochs)
+    whole_number("batch_size", batch_size)
+    whole_number("steps_per_execution", steps_per_execution)
     _check_run_options(early_stopping, tensorboard, run_dir, precision)
     check_model_arguments(model, overrides)
     preset_fields, overrides = split_preset_fields(overrides)
