@@ -1,11 +1,27 @@
 """Shared fixtures: the local dataset copies, never downloaded."""
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run_python(code, *args, cwd, env=None, timeout=420):
+    """Run `code` in a fresh interpreter from `cwd` (so the installed l2zoo is imported), with
+    `env` added to the environment (a Keras backend, TF_CONFIG, XLA flags)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def data_root() -> Path:

@@ -3,13 +3,12 @@ device, models cross backends, mixed precision keeps the penalty in float32. (A 
 resumes on both backends: tests/test_training.py.)"""
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
 
@@ -41,17 +40,6 @@ for family in ("mlp", "cnn", "transformer"):
     }
 print("REPORT " + json.dumps(report))
 """
-
-
-def run_python(code, *args, cwd, env=None, timeout=420):
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def report(run) -> dict:

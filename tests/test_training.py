@@ -7,12 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import run_python
 
 from l2zoo.cli import main
 from l2zoo.models import build_model
@@ -24,18 +24,6 @@ rng = np.random.default_rng(0)
 x = rng.normal(size=(512, 20)).astype("float32")
 y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
 """
-
-
-def run_python(code, *args, cwd, env=None, timeout=300):
-    """Run `code` in a fresh interpreter from `cwd` (so the installed l2zoo is imported)."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 MIRRORED = (
