@@ -35,9 +35,11 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_csv(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """One line per row, with a header of `columns`."""
+    """One line per row, with a header of `columns` (a row's other keys are left out)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())

@@ -143,6 +143,13 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
             help="the run every other is compared with, seed by seed (default: the first)",
         )
         command.add_argument("--out", required=True, help="folder for results and plots")
+        command.add_argument(
+            "--validation-split",
+            type=float,
+            default=0.1,
+            help="validate every run on this last fraction of the training set, where the "
+            "best is chosen and early stopping stops (the test set is scored once, at the end)",
+        )
     add_preset_options(command)
     command.add_argument(
         "--model-arg",
@@ -169,6 +176,8 @@ def add_preset_options(command: argparse.ArgumentParser) -> None:
             options["choices"] = FIELD_CHOICES[field.name]
         elif kind.startswith("tuple"):
             options["type"] = lambda text: text.split(",")
+        elif kind == "int":
+            options["type"] = int
         else:
             options["type"] = float
         overrides.add_argument(flag, **options)
@@ -258,12 +267,6 @@ def parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=JIT_COMPILE,
         help="compile the step with XLA",
-    )
-    train.add_argument(
-        "--early-stopping",
-        type=int,
-        metavar="PATIENCE",
-        help="stop when validation loss has not improved for PATIENCE epochs",
     )
     train.add_argument(
         "--tensorboard", action="store_true", help="write TensorBoard logs into RUN_DIR/logs"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from l2zoo.models import list_models
-from l2zoo.presets import Preset, list_presets, load_preset
+from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir
 
 
@@ -124,20 +124,28 @@ def train_command(args: argparse.Namespace) -> None:
         validate_every_epoch=args.validate_every_epoch,
         steps_per_execution=args.steps_per_execution,
         jit_compile=args.jit_compile,
-        early_stopping=args.early_stopping,
         tensorboard=args.tensorboard,
         seed=args.seed,
         verbose=args.verbose,
-        callbacks=[epoch_line("Validation" if args.validation_split else "Test")],
+        callbacks=[epoch_line("Validation" if validates_on_training_data(args) else "Test")],
         **training_overrides(args),
     )
     test = result["test"]
     if test["accuracy"] is not None:
         print(
-            f"Test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.2%}, "
-            f"{result['samples_per_second']:.0f} samples/s"
+            f"Test loss {test['loss']:.4f} (cross-entropy; penalty {result['penalty']:.4f} "
+            f"apart), test accuracy {test['accuracy']:.2%}, "
+            + ("" if test["ece"] is None else f"calibration error {test['ece']:.4f}, ")
+            + f"{result['samples_per_second']:.0f} samples/s"
         )
     print(f"run folder: {run_dir} (model.keras, result.json, history.csv, preset.toml)")
+
+
+def validates_on_training_data(args: argparse.Namespace) -> bool:
+    """Whether `train` validates on a split of the training set: one is given, or the
+    preset stops early (which carves one)."""
+    fields, _ = split_preset_fields(training_overrides(args))
+    return bool(args.validation_split or load_preset(args.preset, **fields).early_stopping)
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
@@ -146,7 +154,8 @@ def evaluate_command(args: argparse.Namespace) -> None:
     scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
     print(
         f"{scores['dataset']} test set, {scores['examples']} examples: loss "
-        f"{scores['loss']:.4f}, accuracy {scores['accuracy']:.2%}"
+        f"{scores['loss']:.4f} (cross-entropy, no penalty), accuracy {scores['accuracy']:.2%}, "
+        f"calibration error {scores['ece']:.4f}"
     )
     rows = [
         [str(c), "-" if a is None else f"{a:.2%}", str(sum(row))]
@@ -191,7 +200,7 @@ def _search_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
-    from l2zoo.compare import differences_table, markdown_table
+    from l2zoo.compare import report
 
     results = run(
         args.model,
@@ -199,13 +208,13 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
         args.dataset,
         seeds=args.seeds,
         baseline=args.baseline,
+        validation_split=args.validation_split,
         **_search_options(args),
     )
     if not results:
         _worker_done()
         return
-    print(markdown_table(results["summary"]))
-    print(differences_table(results["differences"]), end="")
+    print(report(results), end="")
     print(f"results and plots in {args.out}")
 
 

@@ -23,24 +23,33 @@ from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fiel
 from l2zoo.regularization import kernels
 from l2zoo.runs import check_output_dir, load_model, read_result
 from l2zoo.stats import interval, paired_differences
-from l2zoo.training import TrainingDiverged, train
+from l2zoo.training import DATA_LOSS, TrainingDiverged, train
 
-# Per run, in this order in the CSV and Markdown tables.
+# Per run, in this order in the CSV and Markdown tables. Every loss is the cross-entropy
+# without the penalty (the data loss); `penalty` is the penalty term at the end of training.
 METRICS = (
     "train_accuracy",
+    "val_accuracy",
     "test_accuracy",
     "accuracy_gap",
     "train_loss",
+    "val_loss",
     "test_loss",
     "loss_gap",
+    "test_ece",
+    "penalty",
     "kernel_l2_norm",
     "sparsity",
-    "regularization_share",
+    "epochs_run",
     "wall_time_s",
 )
 # The metrics whose paired difference to the baseline is reported.
 DIFFERENCE_METRICS = ("test_accuracy", "accuracy_gap", "test_loss")
-PERCENT = {"train_accuracy", "test_accuracy", "accuracy_gap", "sparsity", "regularization_share"}
+PERCENT = {"train_accuracy", "val_accuracy", "test_accuracy", "accuracy_gap", "sparsity"}
+# Where a comparison validates when no split is given: the last 10% of the training set.
+VALIDATION_SPLIT = 0.1
+# Per-epoch training accuracies under label noise (`l2zoo.scores.memorization`).
+MEMORIZATION = ("clean_accuracy", "noisy_given_accuracy", "noisy_true_accuracy")
 
 
 def _run_all(
@@ -65,6 +74,12 @@ def _run_all(
     if baseline not in labels:
         raise ValueError(f"baseline {baseline!r} is not among the runs: {', '.join(labels)}")
     search.check_workers(workers)
+    split = train_options.setdefault("validation_split", VALIDATION_SPLIT)
+    if not (isinstance(split, float | int) and 0 < split < 1):
+        raise ValueError(
+            f"validation_split must be in (0, 1): a comparison chooses and stops on a part of "
+            f"the training data, never on the test set; got {split!r}"
+        )
     if out_dir is not None:
         check_output_dir(out_dir, "output folder")
     jobs = [(label, preset, seed) for label, preset in runs for seed in seeds]
@@ -78,14 +93,14 @@ def _run_all(
                 row = _run_one(model, preset, seed, run_folder(folder, label, seed), train_options)
             except TrainingDiverged as error:  # a finding too (a learning rate too high)
                 progress(f"{step}: {error}")
-                return {"test_accuracy": 0.0, "diverged": 1.0}
+                return {"val_accuracy": 0.0, "diverged_epoch": float(error.epoch)}
             progress(
                 f"{step}: test accuracy {row['test_accuracy']:.2%}, gap "
                 f"{row['accuracy_gap']:+.2%}, {row['wall_time_s']:.0f} s"
             )
             return row
 
-        oracle = search.RunList(len(jobs), "test_accuracy")
+        oracle = search.RunList(len(jobs), "val_accuracy")
         description = {
             "model": model,
             "runs": [f"{label}-seed{seed}" for label, _, seed in jobs],
@@ -112,9 +127,16 @@ def _run_all(
         for index, (label, preset, seed) in enumerate(jobs):
             tags = {name: getattr(preset, name) for name in (swept or {}).get("params", [])}
             record = metrics.get(index)
-            if record is None or record.get_last_value("diverged"):
+            diverged = record.get_last_value("diverged_epoch") if record else None
+            if record is None or diverged:
                 rows.append(
-                    {"preset": label, **tags, "seed": seed, **dict.fromkeys(METRICS, math.nan)}
+                    {
+                        "preset": label,
+                        **tags,
+                        "seed": seed,
+                        **dict.fromkeys(METRICS, math.nan),
+                        "diverged_epoch": int(diverged) if diverged else None,
+                    }
                 )
                 continue
             rows.append(
@@ -123,12 +145,15 @@ def _run_all(
                     **tags,
                     "seed": seed,
                     **{name: record.get_last_value(name) for name in METRICS},
+                    "diverged_epoch": None,
                 }
             )
             folder_of_run = run_folder(folder, label, seed)
-            result = read_result(folder_of_run)
+            epochs = read_result(folder_of_run)["epochs"]
             curves.setdefault(label, {})[seed] = {
-                name: result["epochs"][name] for name in ("loss", "val_loss")
+                "loss": epochs[DATA_LOSS],
+                "val_loss": epochs[f"val_{DATA_LOSS}"],
+                **{name: epochs[name] for name in MEMORIZATION if name in epochs},
             }
             if seed == seeds[0]:
                 net = load_model(folder_of_run)
@@ -144,6 +169,7 @@ def _run_all(
         "sweep": swept,
         "runs": rows,
         "summary": summarize(rows),
+        "best": best_by_validation(summarize(rows)),
         "baseline": baseline,
         "differences": paired_differences(rows, baseline, DIFFERENCE_METRICS),
         "curves": curves,
@@ -167,19 +193,23 @@ def _run_one(
         run_dir=folder,
         **train_options,
     )
-    train_metrics, test_metrics = result["train"], result["test"]
+    train_scores, validation, test = result["train"], result["validation"], result["test"]
     return {
-        "train_accuracy": train_metrics["accuracy"],
-        "test_accuracy": test_metrics["accuracy"],
-        "accuracy_gap": train_metrics["accuracy"] - test_metrics["accuracy"],
-        "train_loss": train_metrics["loss"],
-        "test_loss": test_metrics["loss"],
-        "loss_gap": train_metrics["loss"] - test_metrics["loss"],
+        "train_accuracy": train_scores["accuracy"],
+        "val_accuracy": validation["accuracy"],
+        "test_accuracy": test["accuracy"],
+        "accuracy_gap": train_scores["accuracy"] - test["accuracy"],
+        "train_loss": train_scores["loss"],
+        "val_loss": validation["loss"],
+        "test_loss": test["loss"],
+        "loss_gap": train_scores["loss"] - test["loss"],
+        "test_ece": math.nan if test["ece"] is None else test["ece"],
+        "penalty": result["penalty"],
         "kernel_l2_norm": result["kernel_l2_norm"],
         "sparsity": result["sparsity"],
-        "regularization_share": result["regularization_loss"] / train_metrics["loss"],
+        "epochs_run": float(result["epochs_completed"]),
         "wall_time_s": time.perf_counter() - start,
-        "diverged": 0.0,
+        "diverged_epoch": 0.0,
     }
 
 
@@ -199,58 +229,108 @@ def run_folder(out_dir: str | Path, label: str, seed: int) -> Path:
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per preset, in first-seen order: mean, sample std (0 for one seed) and the 95%
-    confidence interval of the mean (None for one seed)."""
+    """Per preset, in first-seen order, over its runs that did not diverge (`runs`; the
+    others are counted in `diverged`): mean, sample std (0 for one run) and the 95%
+    confidence interval of the mean (None for one run; all None when every run diverged)."""
     labels = list(dict.fromkeys(row["preset"] for row in rows))
     summary = []
     for label in labels:
         own = [row for row in rows if row["preset"] == label]
-        entry: dict[str, Any] = {"preset": label, "runs": len(own)}
+        kept = [row for row in own if not row.get("diverged_epoch")]
+        entry: dict[str, Any] = {"preset": label, "runs": len(kept)}
+        entry["diverged"] = len(own) - len(kept)
         for metric in METRICS:
-            stats = interval([row[metric] for row in own])
+            values = [row[metric] for row in kept if not math.isnan(row[metric])]
+            stats = interval(values) if values else dict.fromkeys(("mean", "std", "low", "high"))
             for key in ("mean", "std", "low", "high"):
                 entry[f"{metric}_{key}"] = stats[key]
         summary.append(entry)
     return summary
 
 
+def best_by_validation(summary: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The setting with the highest mean validation accuracy, with its test accuracy: the
+    best of a comparison or a sweep is chosen on validation data, then reported on test."""
+    scored = [entry for entry in summary if entry["val_accuracy_mean"] is not None]
+    if not scored:
+        return None
+    best = max(scored, key=lambda entry: entry["val_accuracy_mean"])
+    return {
+        "preset": best["preset"],
+        "val_accuracy": best["val_accuracy_mean"],
+        "test_accuracy": best["test_accuracy_mean"],
+        "test_accuracy_std": best["test_accuracy_std"],
+        "runs": best["runs"],
+    }
+
+
 def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
-    """The summary as a Markdown table; 'mean ± std' where there are several seeds."""
+    """The summary as a Markdown table, under a line saying what its cells are: 'mean ± sample
+    standard deviation' over a row's runs where there are several."""
 
     def cell(entry: dict[str, Any], metric: str) -> str:
         mean, std = entry[f"{metric}_mean"], entry[f"{metric}_std"]
+        if mean is None:
+            return "-"
         scale, unit, digits = (100, "%", 2) if metric in PERCENT else (1, "", 4)
-        if metric == "wall_time_s":
-            digits = 0
+        if metric in ("wall_time_s", "epochs_run"):
+            digits = 0 if metric == "wall_time_s" else 1
         text = f"{mean * scale:.{digits}f}{unit}"
         return text + (f" ± {std * scale:.{digits}f}" if entry["runs"] > 1 else "")
 
+    diverged = any(entry["diverged"] for entry in summary)
+    columns = ["preset", "runs", *(["diverged"] if diverged else []), *METRICS]
     lines = [
-        "| preset | runs | " + " | ".join(METRICS) + " |",
-        "| --- | --- |" + " --- |" * len(METRICS),
+        "Each cell: mean ± sample standard deviation (SD) over the row's runs (a 95% interval "
+        "of the mean is about 2.5 SD / sqrt(runs) wide on each side at 3 runs; results.json "
+        "holds it). Losses are cross-entropy without the penalty, which has its own column; "
+        "val_ is the validation split carved from the training data, test_ the test set, "
+        "scored once at the end.",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + " --- |" * len(columns),
     ]
     for entry in summary:
-        cells = [cell(entry, metric) for metric in METRICS]
-        lines.append(f"| {entry['preset']} | {entry['runs']} | " + " | ".join(cells) + " |")
+        cells = [entry["preset"], str(entry["runs"])]
+        cells += [str(entry["diverged"])] if diverged else []
+        cells += [cell(entry, metric) for metric in METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def diverged_lines(rows: Sequence[dict[str, Any]]) -> str:
+    """One line naming the runs that diverged (left out of the statistics), or ''."""
+    failed = [
+        f"{row['preset']} seed {row['seed']} (epoch {row['diverged_epoch']})"
+        for row in rows
+        if row.get("diverged_epoch")
+    ]
+    return f"Diverged, left out of the statistics: {', '.join(failed)}.\n" if failed else ""
 
 
 def differences_table(differences: Sequence[dict[str, Any]]) -> str:
     """Paired differences to the baseline as a Markdown table: mean [95% interval], with *
-    where the interval excludes zero (accuracies in points)."""
+    where the paired t-test stays significant after Holm's correction over every comparison
+    of the table (accuracies in points)."""
     if not differences:
         return ""
     metrics = list(dict.fromkeys(d["metric"] for d in differences))
     baseline = differences[0]["baseline"]
+    tested = sum(d["p_value"] is not None for d in differences)
 
     def cell(entry: dict[str, Any]) -> str:
         scale, digits = (100, 2) if entry["metric"] in PERCENT else (1, 4)
         text = f"{entry['mean'] * scale:+.{digits}f}"
         if entry["low"] is not None:
             text += f" [{entry['low'] * scale:+.{digits}f}, {entry['high'] * scale:+.{digits}f}]"
-        return text + (" *" if entry["excludes_zero"] else "")
+        return text + (" *" if entry["significant"] else "")
 
     lines = [
+        f"Paired differences to {baseline} (same seed): mean [95% t-interval, not adjusted]; "
+        f"* where the paired t-test's p-value, adjusted by Holm's method over the {tested} "
+        "comparisons of this table, is below 0.05 (p-values: differences.csv). No * means "
+        "no separation at this number of seeds, not no effect.",
+        "",
         f"| preset - {baseline} | seeds | " + " | ".join(metrics) + " |",
         "| --- | --- |" + " --- |" * len(metrics),
     ]
@@ -268,20 +348,49 @@ def write_outputs(
     write_json(out_dir / "results.json", results)
     swept = results["sweep"] or {"params": []}
     columns = ["preset", *swept["params"], "seed", *METRICS]
-    write_csv(out_dir / "results.csv", results["runs"], columns)
-    write_text(
-        out_dir / "results.md",
-        markdown_table(results["summary"]) + "\n" + differences_table(results["differences"]),
+    write_csv(out_dir / "results.csv", results["runs"], [*columns, "diverged_epoch"])
+    write_csv(
+        out_dir / "differences.csv",
+        results["differences"],
+        ["preset", "baseline", "metric", "n", "mean", "std", "low", "high", "p_value", "p_holm"]
+        + ["significant"],
     )
+    write_text(out_dir / "results.md", report(results))
     plots.loss_curves(results["curves"], out_dir / "loss_curves.png")
+    runs = [run for by_seed in results["curves"].values() for run in by_seed.values()]
+    if runs and all(MEMORIZATION[0] in run for run in runs):
+        plots.memorization(results["curves"], out_dir / "memorization.png")
     plots.weight_magnitudes(magnitudes, out_dir / "weight_magnitudes.png")
-    plots.generalization_gap(results["summary"], out_dir / "generalization_gap.png")
+    scored = [entry for entry in results["summary"] if entry["runs"]]  # not all diverged
+    plots.generalization_gap(scored, out_dir / "generalization_gap.png")
     if results["differences"]:
         plots.differences(results["differences"], out_dir / "differences.png")
     if len(swept["params"]) == 1:
-        plots.sweep(results["summary"], swept, out_dir / "sweep.png")
+        plots.sweep(scored, swept, out_dir / "sweep.png")
     if len(swept["params"]) == 2:
         plots.heatmap(results["runs"], swept, "test_accuracy", out_dir / "heatmap.png")
+
+
+def report(results: dict[str, Any]) -> str:
+    """results.md: the summary table, the runs that diverged, the paired differences and the
+    setting chosen on validation accuracy."""
+    best = results["best"]
+    chosen = (
+        f"Chosen on validation accuracy: {best['preset']} ({best['val_accuracy']:.2%}); its "
+        f"test accuracy {best['test_accuracy']:.2%} over {best['runs']} run(s).\n"
+        if best
+        else ""
+    )
+    return "\n".join(
+        part
+        for part in (
+            markdown_table(results["summary"]),
+            diverged_lines(results["runs"]),
+            differences_table(results["differences"]),
+            chosen,
+        )
+        if part
+    )
 
 
 def compare(

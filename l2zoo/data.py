@@ -36,6 +36,8 @@ class Data:
     # In-memory splits as NumPy (x, y) by name ('train', 'validation', 'test'): what JAX
     # trains from. None for streamed data.
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    # Under label noise, the training labels as they were before it (for memorization).
+    true_train_labels: np.ndarray | None = None
 
 
 def dataset_label(dataset: Any) -> str:
@@ -171,8 +173,8 @@ def from_arrays(
     held_out = int(round(len(x) * validation_split))
     if held_out >= len(x):
         raise ValueError(f"validation_split={validation_split} leaves no training examples")
-    train_x, train_y = x[: len(x) - held_out], y[: len(x) - held_out]
-    train_y = noisy_labels(train_y, label_noise, num_classes, seed) if label_noise else train_y
+    train_x, true_y = x[: len(x) - held_out], y[: len(x) - held_out]
+    train_y = noisy_labels(true_y, label_noise, num_classes, seed) if label_noise else true_y
     if len(train_x) < batch_size:
         raise ValueError(f"{len(train_x)} training examples make no full batch of {batch_size}")
     validation = (
@@ -195,6 +197,7 @@ def from_arrays(
         train_examples=len(train_x) - len(train_x) % batch_size,
         source=source,
         arrays=arrays,
+        true_train_labels=true_y if label_noise else None,
     )
 
 

@@ -22,22 +22,52 @@ def save(figure: Figure, path: Path) -> None:
 
 
 def loss_curves(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path) -> None:
-    """Training (solid) and validation (dashed) loss per epoch, mean over seeds, per preset."""
+    """Training (solid: the running mean over each epoch's batches) and validation (dashed)
+    cross-entropy per epoch, without the penalty, mean over seeds, per preset."""
     figure = Figure(figsize=(8, 5))
     axes = figure.subplots()
     for index, (label, by_seed) in enumerate(curves.items()):
         color = f"C{index % 10}"
-        for name, style in (("loss", "-"), ("val_loss", "--")):
-            mean = np.mean([run[name] for run in by_seed.values()], axis=0)
+        for name, style, split in (("loss", "-", "train"), ("val_loss", "--", "validation")):
+            mean = _mean_curve([run[name] for run in by_seed.values()])
             axes.plot(
-                np.arange(1, len(mean) + 1),
-                mean,
-                style,
-                color=color,
-                label=f"{label} ({'train' if name == 'loss' else 'validation'})",
+                np.arange(1, len(mean) + 1), mean, style, color=color, label=f"{label} ({split})"
             )
-    axes.set(xlabel="epoch", ylabel="loss (with the penalty)", title="Loss per epoch")
+    axes.set(
+        xlabel="epoch",
+        ylabel="cross-entropy (penalty excluded)",
+        title="Loss per epoch, mean over seeds",
+    )
     axes.legend(fontsize="small", ncols=2)
+    save(figure, path)
+
+
+def _mean_curve(runs: Sequence[Sequence[float]]) -> np.ndarray:
+    """The mean over runs, epoch by epoch, as far as every run went (early stopping ends runs
+    at different epochs)."""
+    length = min(len(run) for run in runs)
+    return np.mean([run[:length] for run in runs], axis=0)
+
+
+MEMORIZATION_PANELS = (
+    ("clean_accuracy", "unchanged examples"),
+    ("noisy_given_accuracy", "changed examples, given label\n(memorized noise)"),
+    ("noisy_true_accuracy", "changed examples, true label\n(pattern kept)"),
+)
+
+
+def memorization(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path) -> None:
+    """Training accuracy per epoch on the examples whose label was changed (against the given
+    and the true label) and on the clean ones, mean over seeds, per preset: the curves of
+    Arpit et al. 2017, where a network fits the patterns first and the noise later."""
+    figure = Figure(figsize=(13, 4.2))
+    for axes, (name, title) in zip(figure.subplots(1, 3), MEMORIZATION_PANELS, strict=True):
+        for index, (label, by_seed) in enumerate(curves.items()):
+            mean = _mean_curve([run[name] for run in by_seed.values()]) * 100
+            axes.plot(np.arange(1, len(mean) + 1), mean, color=f"C{index % 10}", label=label)
+        axes.set(xlabel="epoch", ylabel="training accuracy (%)", title=title, ylim=(0, 100))
+    axes.legend(fontsize="small")
+    figure.suptitle("Memorization under label noise (training set, not augmented)")
     save(figure, path)
 
 
@@ -69,13 +99,14 @@ def weight_magnitudes(magnitudes: dict[str, np.ndarray], path: Path) -> None:
 
 
 def generalization_gap(summary: Sequence[dict[str, Any]], path: Path) -> None:
-    """Train minus test accuracy and loss per preset (bars: mean; whiskers: std)."""
+    """Train minus test accuracy and loss per preset (bars: mean; whiskers: sample standard
+    deviation)."""
     figure = Figure(figsize=(9, 4))
     left, right = figure.subplots(1, 2)
     labels = [entry["preset"] for entry in summary]
     for axes, metric, scale, title in (
-        (left, "accuracy_gap", 100, "accuracy gap (train - test), points"),
-        (right, "loss_gap", 1, "loss gap (train - test)"),
+        (left, "accuracy_gap", 100, "accuracy gap (train - test), points ± SD"),
+        (right, "loss_gap", 1, "cross-entropy gap (train - test) ± SD"),
     ):
         means = [entry[f"{metric}_mean"] * scale for entry in summary]
         spreads = [entry[f"{metric}_std"] * scale for entry in summary]
@@ -111,7 +142,7 @@ def sweep(summary: Sequence[dict[str, Any]], swept: dict[str, Any], path: Path) 
     accuracy_axes.set(
         xscale="log",
         xlabel=f"{name} (preset {swept['preset']})",
-        title=f"Sweep of {name}",
+        title=f"Sweep of {name}: mean ± sample standard deviation over seeds",
     )
     accuracy_axes.set_ylabel("test accuracy (%)", color="C0")
     norm_axes.set_ylabel("kernel L2 norm", color="C1")
@@ -171,29 +202,43 @@ def differences(entries: Sequence[dict[str, Any]], path: Path) -> None:
             [(e["mean"] - e["low"]) * scale if e["low"] is not None else 0 for e in own],
             [(e["high"] - e["mean"]) * scale if e["high"] is not None else 0 for e in own],
         ]
-        colors = ["C2" if e["excludes_zero"] else "C7" for e in own]
+        colors = ["C2" if e["significant"] else "C7" for e in own]
         axes.bar([e["preset"] for e in own], means, yerr=whiskers, color=colors, capsize=3)
         axes.axhline(0, color="black", linewidth=0.8)
         unit = "" if scale == 1 else ", points"
         axes.set_title(f"{metric} - {own[0]['baseline']}{unit}", fontsize="medium")
         axes.tick_params(axis="x", labelrotation=30)
-    figure.suptitle("Paired difference to the baseline: mean, 95% interval (green: excludes 0)")
+    figure.suptitle(
+        "Paired difference to the baseline: mean and 95% interval (unadjusted); green: "
+        f"significant after Holm's correction over the {len(entries)} comparisons"
+    )
     save(figure, path)
 
 
-def heatmap(rows: Sequence[dict[str, Any]], swept: dict[str, Any], metric: str, path: Path) -> None:
-    """`metric` (mean over seeds) over the grid of two swept fields; the best cell is boxed."""
+def heatmap(
+    rows: Sequence[dict[str, Any]],
+    swept: dict[str, Any],
+    metric: str,
+    path: Path,
+    chosen_by: str = "val_accuracy",
+) -> None:
+    """`metric` (mean over seeds) over the grid of two swept fields; boxed: the cell with the
+    highest `chosen_by` (validation accuracy: the best is never chosen on the test set)."""
     (x_name, y_name), (x_values, y_values) = swept["params"], swept["values"]
     scale = 1 if metric.endswith("loss") else 100
-    grid = np.array(
-        [
+
+    def grid_of(name: str) -> np.ndarray:
+        return np.array(
             [
-                np.mean([r[metric] for r in rows if (r[x_name], r[y_name]) == (x, y)]) * scale
-                for x in x_values
+                [
+                    np.mean([r[name] for r in rows if (r[x_name], r[y_name]) == (x, y)])
+                    for x in x_values
+                ]
+                for y in y_values
             ]
-            for y in y_values
-        ]
-    )
+        )
+
+    grid = grid_of(metric) * scale
     figure = Figure(figsize=(max(4.5, 2 + 0.9 * len(x_values)), 1.8 + 0.6 * len(y_values)))
     axes = figure.subplots()
     image = axes.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
@@ -201,7 +246,8 @@ def heatmap(rows: Sequence[dict[str, Any]], swept: dict[str, Any], metric: str, 
     for (i, j), value in np.ndenumerate(grid):
         color = "black" if value > np.nanmean(grid) else "white"
         axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
-    best = np.unravel_index(np.nanargmin(grid) if scale == 1 else np.nanargmax(grid), grid.shape)
+    selection = grid_of(chosen_by)
+    best = np.unravel_index(np.nanargmax(selection), selection.shape)
     axes.add_patch(
         Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2)
     )
@@ -212,6 +258,7 @@ def heatmap(rows: Sequence[dict[str, Any]], swept: dict[str, Any], metric: str, 
         yticks=range(len(y_values)),
         yticklabels=[f"{v:g}" for v in y_values],
         ylabel=y_name,
-        title=f"{metric}{'' if scale == 1 else ' (%)'}\nmean over seeds, preset {swept['preset']}",
+        title=f"{metric}{'' if scale == 1 else ' (%)'}, mean over seeds, preset "
+        f"{swept['preset']}\nboxed: the highest {chosen_by}",
     )
     save(figure, path)

@@ -68,6 +68,8 @@ FIELD_HELP = {
     "nesterov": "Nesterov momentum (SGD)",
     "weight_decay": "decoupled weight decay, applied by the optimizer",
     "ema_momentum": "keep a moving average of the weights (0: off)",
+    "early_stopping": "stop after this many epochs without a lower validation loss and keep "
+    "the best epoch's weights, validated on a part of the training data (0: off)",
 }
 # The fields whose value is one of a few names.
 FIELD_CHOICES = {"optimizer": tuple(sorted(OPTIMIZERS)), "schedule": SCHEDULES}
@@ -87,7 +89,10 @@ class Preset:
     learning rate to 0 over the run. `momentum` (and `nesterov`) apply to 'sgd', as Keras'
     SGD takes them; Adam's momentum is its own `beta_1`.
     `ema_momentum` > 0 keeps an exponential moving average of the weights (Keras' `use_ema`),
-    which becomes the model's weights at the end of `fit`; 0 keeps none.
+    which becomes the model's weights at the end of `fit`; 0 keeps none. `early_stopping` > 0
+    is a patience in epochs: training stops when the validation loss (without the penalty)
+    has not fallen for that long and keeps the best epoch's weights; the validation data is
+    always carved from the training set, never the test set.
     """
 
     name: str = "custom"
@@ -110,6 +115,7 @@ class Preset:
     nesterov: bool = False
     weight_decay: float = 0.0
     ema_momentum: float = 0.0
+    early_stopping: int = 0
 
     def __post_init__(self) -> None:
         def fail(field: str, expected: str) -> None:
@@ -134,6 +140,12 @@ class Preset:
             fail("momentum", f"0 with optimizer {self.optimizer!r} (momentum is SGD's)")
         if not isinstance(self.nesterov, bool) or (self.nesterov and not self.momentum):
             fail("nesterov", "true or false, and true only with momentum > 0")
+        if (
+            isinstance(self.early_stopping, bool)
+            or not isinstance(self.early_stopping, int)
+            or self.early_stopping < 0
+        ):
+            fail("early_stopping", "a patience in whole epochs >= 0 (0: off)")
         if not self.ema_momentum < 1:
             fail("ema_momentum", "in [0, 1) (0: no moving average)")
         if not self.translate < 1:
@@ -222,20 +234,27 @@ class Preset:
         import keras
 
         from l2zoo.elastic import RandomElasticDistortion
+        from l2zoo.seeds import layer_seed
 
         layers = []
         if self.translate:
             layers.append(
-                keras.layers.RandomTranslation(self.translate, self.translate, fill_mode="constant")
+                keras.layers.RandomTranslation(
+                    self.translate, self.translate, fill_mode="constant", seed=layer_seed()
+                )
             )
         if self.rotate:
-            layers.append(keras.layers.RandomRotation(self.rotate, fill_mode="constant"))
+            layers.append(
+                keras.layers.RandomRotation(self.rotate, fill_mode="constant", seed=layer_seed())
+            )
         if self.zoom:
-            layers.append(keras.layers.RandomZoom(self.zoom, fill_mode="constant"))
+            layers.append(
+                keras.layers.RandomZoom(self.zoom, fill_mode="constant", seed=layer_seed())
+            )
         if self.flip:
-            layers.append(keras.layers.RandomFlip("horizontal"))
+            layers.append(keras.layers.RandomFlip("horizontal", seed=layer_seed()))
         if self.elastic:
-            layers.append(RandomElasticDistortion(self.elastic))
+            layers.append(RandomElasticDistortion(self.elastic, seed=layer_seed()))
         return keras.Sequential(layers, name="augmentation") if layers else None
 
     def make_optimizer(self, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
@@ -296,6 +315,8 @@ class Preset:
         def value(item: Any) -> str:
             if isinstance(item, bool):
                 return "true" if item else "false"
+            if isinstance(item, int):
+                return str(item)
             if isinstance(item, str):
                 return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
             if isinstance(item, list):

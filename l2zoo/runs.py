@@ -23,6 +23,7 @@ import numpy as np
 
 from l2zoo.atomic import write_csv, write_json, write_text, write_with
 from l2zoo.presets import Preset, load_preset
+from l2zoo.scores import classification_scores
 from l2zoo.sources import IMAGE_SUFFIXES, has_idx_files, read_idx
 
 if TYPE_CHECKING:  # Keras loads where a model does, so that checking a folder stays quick
@@ -146,7 +147,8 @@ def evaluate(
     batch_size: int = 256,
     out_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Loss, accuracy, per-class accuracy and confusion matrix of a saved model on a test set.
+    """Loss (the cross-entropy, without the penalty), accuracy, calibration error (ece),
+    per-class accuracy and confusion matrix of a saved model on a test set.
 
     `dataset` defaults to the one the run trained on (from its folder where it was). Writes
     evaluation.json and confusion_matrix.png into `out_dir` (default: beside the model).
@@ -175,9 +177,10 @@ def evaluate(
             f"the model takes {model.input_shape[1:]} and tells {model.output_shape[-1]} "
             f"classes, but {dataset!r} has {data.input_shape} and {data.num_classes}"
         )
-    scores = model.evaluate(data.test, verbose=0, return_dict=True)
     labels = np.concatenate([y for _, y in data.test.as_numpy_iterator()])
-    predicted = np.argmax(model.predict(data.test, verbose=0), axis=-1)
+    probabilities = model.predict(data.test, verbose=0)
+    scores = classification_scores(probabilities, labels)
+    predicted = np.argmax(probabilities, axis=-1)
     confusion = np.zeros((data.num_classes, data.num_classes), int)
     np.add.at(confusion, (labels, predicted), 1)
     counts = confusion.sum(axis=1)
@@ -186,8 +189,7 @@ def evaluate(
         "dataset": str(dataset),
         "data_source": data.source,
         "examples": int(len(labels)),
-        "loss": float(scores["loss"]),
-        "accuracy": float(scores["accuracy"]),
+        **scores,
         "per_class_accuracy": [
             float(confusion[c, c] / counts[c]) if counts[c] else None
             for c in range(data.num_classes)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from l2zoo.checks import whole_number
 from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
-from l2zoo.keras_compat import multi_worker_fit, supported_steps_per_execution
+from l2zoo.keras_compat import is_multi_worker, multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model, check_model_arguments
 from l2zoo.placement import Placement, has_gpu, place
 from l2zoo.presets import Preset, load_preset, split_preset_fields
@@ -30,6 +30,12 @@ from l2zoo.runs import (
     resume_point,
     write_run,
 )
+from l2zoo.scores import expected_calibration_error, memorization
+
+# The metric that logs the data loss (cross-entropy without the penalty), per epoch and split.
+DATA_LOSS = "nll"
+# The share of the training set early stopping validates on when no split is given.
+EARLY_STOPPING_SPLIT = 0.1
 
 
 def resolve_jit_compile(jit_compile: bool | str, replicas: int, model: keras.Model) -> bool:
@@ -65,11 +71,14 @@ def compile_model(
     """Compile for classification with the preset's optimizer (fresh, with its weight-decay
     exclusions, which Keras does not save: use this on a loaded model too). `decay_steps`,
     the run's optimizer steps, is what a 'cosine' schedule decays over; `unrolled_steps` of
-    each call's `steps_per_execution` run per iteration of its loop."""
+    each call's `steps_per_execution` run per iteration of its loop.
+
+    Keras' `loss` is the objective, cross-entropy plus the penalty (`model.losses`); the
+    metric `nll` is the cross-entropy alone, the data loss every l2zoo report calls loss."""
     model.compile(
         optimizer=load_preset(preset).make_optimizer(decay_steps),
         loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name=DATA_LOSS)],
         steps_per_execution=steps_per_execution,
         jit_compile=jit_compile,
     )
@@ -111,10 +120,12 @@ def training_batches(data: Data, preset: Preset) -> Any:
 
 
 def epoch_line(validation: str = "Test") -> keras.callbacks.Callback:
-    """Prints `Epoch 1, Average Loss: 0.2987, Test Accuracy: 95.80%` after every epoch."""
+    """Prints `Epoch 1, Average Loss: 0.2987, Test Accuracy: 95.80%` after every epoch: the
+    average cross-entropy of the epoch's batches, without the penalty (as PyTorch's loop,
+    whose weight decay is not in its loss, prints it)."""
 
     def report(epoch: int, logs: dict[str, float]) -> None:
-        line = f"Epoch {epoch + 1}, Average Loss: {logs['loss']:.4f}"
+        line = f"Epoch {epoch + 1}, Average Loss: {logs[DATA_LOSS]:.4f}"
         if "val_accuracy" in logs:
             line += f", {validation} Accuracy: {logs['val_accuracy']:.2%}"
         print(line, flush=True)
@@ -182,7 +193,27 @@ class ProgbarLogger(keras.callbacks.ProgbarLogger):
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the run stopped there and wrote no model."""
+    """The loss became NaN or infinite in `epoch`; the run stopped there and wrote no model."""
+
+    def __init__(self, message: str, epoch: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+
+
+class Memorization(keras.callbacks.Callback):
+    """Under label noise, adds `l2zoo.scores.memorization` of the training set (as stored,
+    not augmented) to every epoch's logs: accuracy on the changed examples against their
+    given and their true labels, and on the clean ones."""
+
+    def __init__(self, x: np.ndarray, given: np.ndarray, true: np.ndarray, batch_size: int) -> None:
+        super().__init__()
+        self.x, self.given, self.true, self.batch_size = x, given, true, batch_size
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        probabilities = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
+        scores = memorization(probabilities.argmax(axis=-1), self.given, self.true)
+        if logs is not None:
+            logs.update({name: value for name, value in scores.items() if value is not None})
 
 
 PRECISIONS = ("float32", "mixed")
@@ -235,12 +266,28 @@ def fit_inputs(
 
 
 def _evaluate(
-    net: keras.Model, data: Data, split: str, global_batch: int, arrays: dict | None
-) -> dict[str, float]:
+    net: keras.Model,
+    data: Data,
+    split: str,
+    global_batch: int,
+    arrays: dict | None,
+    placement: Placement,
+) -> dict[str, float | None]:
+    """One split's final scores: loss (the cross-entropy, penalty excluded), accuracy and
+    ece. The calibration error needs the split's probabilities in order, so it is None for
+    streamed data and under multi-worker training."""
     if arrays is not None:
         x, y = arrays[split]
-        return net.evaluate(x, y, batch_size=global_batch, verbose=0, return_dict=True)
-    return net.evaluate(getattr(data, split), verbose=0, return_dict=True)
+        scores = net.evaluate(x, y, batch_size=global_batch, verbose=0, return_dict=True)
+    else:
+        scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
+    ece = None
+    in_memory = (arrays or data.arrays or {}).get(split)
+    if in_memory is not None and not (placement.strategy and is_multi_worker(placement.strategy)):
+        x, y = in_memory if arrays is not None else _scaled(*in_memory)
+        probabilities = net.predict(x, batch_size=global_batch, verbose=0)
+        ece = expected_calibration_error(probabilities, y)
+    return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": ece}
 
 
 def _scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -251,15 +298,18 @@ def _scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _callbacks(
     work_dir: Path | None,
-    early_stopping: int | None,
+    early_stopping: int,
     tensorboard: bool,
     ema: bool,
+    memorized: Memorization | None,
 ) -> list[keras.callbacks.Callback]:
-    """TerminateOnNaN and the progress bar; with a run folder, the per-epoch log and the
-    backup a resumed run starts from; early stopping, TensorBoard and EMA validation if asked."""
+    """TerminateOnNaN and the progress bar; under label noise the memorization scores (before
+    the log that records them); with a run folder, the per-epoch log and the backup a resumed
+    run starts from; early stopping, TensorBoard and EMA validation if asked."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
         ProgbarLogger(),
+        *([memorized] if memorized else []),
     ]
     if work_dir is not None:
         # CSV before backup: a kill between the two repeats an epoch rather than losing its row.
@@ -268,8 +318,11 @@ def _callbacks(
             keras.callbacks.BackupAndRestore(str(work_dir / BACKUP_FOLDER)),
         ]
     if early_stopping:
+        # On the data loss: a penalty that shrinks as weights decay would move the choice.
         callbacks.append(
-            keras.callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor=f"val_{DATA_LOSS}", patience=early_stopping, restore_best_weights=True
+            )
         )
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs")))
@@ -295,7 +348,8 @@ def _check_finite(losses: Sequence[float], first_epoch: int) -> None:
         if not np.isfinite(loss):
             raise TrainingDiverged(
                 f"training diverged: the loss became {loss} in epoch {epoch}; try a lower "
-                "learning_rate or a smaller penalty"
+                "learning_rate or a smaller penalty",
+                epoch,
             )
 
 
@@ -316,7 +370,6 @@ def train(
     validate_every_epoch: bool = True,
     steps_per_execution: int = STEPS_PER_EXECUTION,
     jit_compile: bool | str = JIT_COMPILE,
-    early_stopping: int | None = None,
     tensorboard: bool = False,
     seed: int = 0,
     evaluate_train: bool = False,
@@ -342,31 +395,37 @@ def train(
             worker to `run_dir/worker-N`.
         data_dir: where a named dataset's files are (see `load_dataset`).
         train_size: train on a class-balanced part of the training set.
-        validation_split: hold out this last fraction of the training set.
+        validation_split: hold out this last fraction of the training set (with the preset's
+            `early_stopping` and no split, the last 10%: early stopping never looks at the
+            test set).
         label_noise: change this fraction of the training labels, chosen by `seed`, each to
             another class drawn uniformly (validation and test labels never change).
-        validate_every_epoch: score validation data (else the test set) after every epoch;
-            False scores the test set once, at the end.
+        validate_every_epoch: score validation data after every epoch (without a split, the
+            test set, to watch it: nothing is chosen on it); False scores the test set once,
+            at the end.
         steps_per_execution, jit_compile: Keras' `compile` options ('auto': see
             `resolve_jit_compile`).
-        early_stopping: stop after this many epochs without a lower validation loss and
-            restore the best weights.
         tensorboard: write TensorBoard logs into `run_dir/logs`.
         seed: initial weights and batch order.
         evaluate_train: also score the final model on the training set (for the
             generalization gap; the per-epoch training metrics are running averages).
         verbose, callbacks: as in `model.fit`.
-        **overrides: the model factory's size arguments and any preset field.
+        **overrides: the model factory's size arguments and any preset field, such as
+            `early_stopping=5` (a patience in epochs).
 
+    Every loss in the result is the data loss, the cross-entropy without the penalty (which
+    is `penalty`); `test`, `validation` and `train` hold loss, accuracy and ece. Under
+    label noise, `epochs` holds the memorization accuracies (`l2zoo.scores.memorization`).
     Raises `TrainingDiverged` if the loss becomes NaN, before anything is written.
     """
     whole_number("epochs", epochs)
     whole_number("batch_size", batch_size)
     whole_number("steps_per_execution", steps_per_execution)
-    _check_run_options(early_stopping, tensorboard, run_dir, precision)
+    _check_run_options(tensorboard, run_dir, precision)
     check_model_arguments(model, overrides)
     preset_fields, overrides = split_preset_fields(overrides)
     preset = load_preset(preset, **preset_fields)
+    validation_split = _early_stopping_split(preset, validation_split, validate_every_epoch)
     placement = place(strategy)
     steps_per_execution = supported_steps_per_execution(placement.strategy, steps_per_execution)
     global_batch = batch_size * placement.replicas
@@ -397,7 +456,11 @@ def train(
     done = _resume(work_dir, epochs)
     validation = (data.validation or data.test) if validate_every_epoch else None
     fit_callbacks = _callbacks(
-        work_dir, early_stopping, tensorboard, bool(preset.ema_momentum and validation)
+        work_dir,
+        preset.early_stopping,
+        tensorboard,
+        bool(preset.ema_momentum and validation),
+        _memorization(data, global_batch),
     )
     fitted = _fit(
         net,
@@ -440,13 +503,33 @@ def train(
     return net, result
 
 
-def _check_run_options(
-    early_stopping: int | None, tensorboard: bool, run_dir: str | Path | None, precision: str
-) -> None:
-    if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
+def _early_stopping_split(preset: Preset, split: float, validate_every_epoch: bool) -> float:
+    """The validation split: as given, or with early stopping and none given, the last
+    EARLY_STOPPING_SPLIT of the training set, said aloud (it never stops on the test set)."""
+    if not preset.early_stopping or split:
+        return split
+    if not validate_every_epoch:
         raise ValueError(
-            f"early_stopping must be a patience of >= 1 epochs; got {early_stopping!r}"
+            f"early_stopping={preset.early_stopping} needs validation after every epoch; "
+            "drop validate_every_epoch=False (--no-validation) or set early_stopping=0"
         )
+    print(
+        f"early stopping validates on the last {EARLY_STOPPING_SPLIT:.0%} of the training set "
+        "(pass a validation split to choose another share)",
+        flush=True,
+    )
+    return EARLY_STOPPING_SPLIT
+
+
+def _memorization(data: Data, global_batch: int) -> Memorization | None:
+    """The memorization callback under label noise (training set in memory), else None."""
+    if data.true_train_labels is None:
+        return None
+    x, given = _scaled(*data.arrays["train"])
+    return Memorization(x, given, data.true_train_labels, global_batch)
+
+
+def _check_run_options(tensorboard: bool, run_dir: str | Path | None, precision: str) -> None:
     if tensorboard and run_dir is None:
         raise ValueError("tensorboard=True needs a run_dir to write its logs into")
     if run_dir is not None:
@@ -469,8 +552,7 @@ class _Fitted:
     history: dict[str, list[float]]
     epoch_seconds: list[float]
     wall_time: float
-    test: dict[str, float]
-    train: dict[str, float]
+    scores: dict[str, dict[str, float | None]]  # split -> loss, accuracy, ece
 
 
 def _fit(
@@ -487,22 +569,30 @@ def _fit(
     verbose: int | str,
     evaluate_train: bool,
 ) -> _Fitted:
-    """`model.fit` where the model was built, then the test (and training) set scored once."""
+    """`model.fit` where the model was built, then the validation, test (and training) sets
+    scored once, with the final weights."""
     timer = EpochTimer()
     start = time.perf_counter()
     arrays = jax_arrays(data)
     inputs = fit_inputs(data, preset, global_batch, validation, arrays)
     with placement.scope(), multi_worker_fit(net, placement.strategy):
-        history = net.fit(**inputs, epochs=epochs, callbacks=[*callbacks, timer], verbose=verbose)
+        # The timer first: its epoch ends before the memorization scores' predictions.
+        history = net.fit(**inputs, epochs=epochs, callbacks=[timer, *callbacks], verbose=verbose)
         _check_finite(history.history.get("loss", []), done)
-        test = _evaluate(net, data, "test", global_batch, arrays) if data.test else {}
-        final_train = _evaluate(net, data, "train", global_batch, arrays) if evaluate_train else {}
+        scores = {
+            split: _evaluate(net, data, split, global_batch, arrays, placement)
+            for split, wanted in (
+                ("validation", data.validation is not None),
+                ("test", data.test is not None),
+                ("train", evaluate_train),
+            )
+            if wanted
+        }
     return _Fitted(
         history={name: [float(v) for v in values] for name, values in history.history.items()},
         epoch_seconds=timer.seconds,
         wall_time=time.perf_counter() - start,
-        test=test,
-        train=final_train,
+        scores=scores,
     )
 
 
@@ -524,12 +614,14 @@ def _record(
         "epochs": epochs_log,
         "epochs_completed": len(next(iter(epochs_log.values()), [])),
         "epochs_this_run": len(fitted.epoch_seconds),
-        "test": {"loss": fitted.test.get("loss"), "accuracy": fitted.test.get("accuracy")},
-        "train": {"loss": fitted.train.get("loss"), "accuracy": fitted.train.get("accuracy")},
+        **{
+            split: fitted.scores.get(split, dict.fromkeys(("loss", "accuracy", "ece")))
+            for split in ("validation", "test", "train")
+        },
         "parameters": net.count_params(),
         "kernel_l2_norm": kernel_norm(net),
         "sparsity": weight_sparsity(net),
-        "regularization_loss": penalty(net).total,
+        "penalty": penalty(net).total,
         "wall_time_s": fitted.wall_time,
         "train_time_s": train_seconds,
         "epoch_train_seconds": fitted.epoch_seconds,

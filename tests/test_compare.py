@@ -69,17 +69,27 @@ def test_every_output_file_is_what_it_claims(comparison):
         for preset in ("none", "l1", "l2", "elasticnet", "l2_dropout")
         for seed in ("0", "1")
     ]
-    assert list(rows[0]) == ["preset", "seed", *METRICS]
+    assert list(rows[0]) == ["preset", "seed", *METRICS, "diverged_epoch"]
     for row, run in zip(rows, results["runs"], strict=True):
         assert float(row["test_accuracy"]) == pytest.approx(run["test_accuracy"])
         assert float(row["accuracy_gap"]) == pytest.approx(
             run["train_accuracy"] - run["test_accuracy"]
         )
     table = (out / "results.md").read_text().splitlines()
-    assert table[0].startswith("| preset | runs | train_accuracy") and table[7] == ""
-    assert " ± " in table[2]  # two seeds: mean ± spread
-    assert table[8] == "| preset - none | seeds | test_accuracy | accuracy_gap | test_loss |"
-    assert len(table) == 8 + 2 + 4 and table[10].startswith("| l1 | 2 | ")
+    assert table[0].startswith("Each cell: mean ± sample standard deviation (SD)")
+    assert table[2].startswith("| preset | runs | train_accuracy | val_accuracy | test_accuracy")
+    assert " ± " in table[4] and len(table[4].split("|")) == len(METRICS) + 4
+    marks = table.index(next(line for line in table if line.startswith("Paired differences")))
+    assert "Holm's method over the 12 comparisons" in table[marks]
+    assert (
+        table[marks + 2] == "| preset - none | seeds | test_accuracy | accuracy_gap | test_loss |"
+    )
+    assert table[marks + 4].startswith("| l1 | 2 | ") and table[-1].startswith(
+        "Chosen on validation"
+    )
+    with open(out / "differences.csv", newline="") as file:
+        tests = list(csv.DictReader(file))
+    assert len(tests) == 12 and all(float(t["p_value"]) <= float(t["p_holm"]) <= 1 for t in tests)
     # The paired difference is the mean over seeds of (preset - none), seed by seed.
     by_run = {(run["preset"], run["seed"]): run for run in saved["runs"]}
     l2_gain = next(
@@ -99,6 +109,49 @@ def test_every_output_file_is_what_it_claims(comparison):
         image = np.asarray(Image.open(out / f"{name}.png").convert("L"))
         assert image.shape == size[::-1]
         assert image.std() > 10  # not blank: lines and bars on a white background
+
+
+def test_test_loss_is_the_cross_entropy_without_the_penalty(comparison, mnist):
+    results, out = comparison
+    measured = next(r for r in results["runs"] if (r["preset"], r["seed"]) == ("l2", 1))
+    x, y = mnist["test"]
+    probabilities = l2zoo.load_model(out / "runs" / "l2-seed1").predict(x / 255.0, verbose=0)
+    chosen = np.clip(probabilities[np.arange(len(y)), y].astype("float64"), 1e-7, 1 - 1e-7)
+    by_hand = -np.log(chosen).mean()
+    assert measured["test_loss"] == pytest.approx(by_hand, abs=1e-5)
+    assert l2zoo.evaluate(out / "runs" / "l2-seed1", out_dir=out)["loss"] == pytest.approx(
+        by_hand, abs=1e-5
+    )
+    assert measured["penalty"] > 1e-3  # the penalty is real, and left out of the loss
+
+
+def test_a_diverged_run_is_a_result_and_the_comparison_finishes(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    unstable = load_preset("none").replace(name="unstable", learning_rate=1e30)
+    results = compare(
+        "mlp",
+        ["none", "l2", unstable],
+        (x[:192], y[:192], x[192:], y[192:]),
+        epochs=2,
+        batch_size=32,
+        seeds=(0, 1),
+        out_dir=tmp_path,
+        progress=lambda line: None,
+        units=(8,),
+    )
+    by_preset = summary(results)
+    assert by_preset["unstable"]["runs"] == 0 and by_preset["unstable"]["diverged"] == 2
+    assert by_preset["none"]["runs"] == 2 and by_preset["none"]["test_accuracy_mean"] > 0.5
+    assert {d["preset"] for d in results["differences"]} == {"l2"}
+    report = (tmp_path / "results.md").read_text()
+    assert "Diverged, left out of the statistics: unstable seed 0 (epoch 1), unstable seed 1 " in (
+        report
+    )
+    with open(tmp_path / "results.csv", newline="") as file:
+        rows = [row for row in csv.DictReader(file) if row["preset"] == "unstable"]
+    assert [row["diverged_epoch"] for row in rows] == ["1", "1"]
 
 
 def test_sweep_of_l2_lowers_the_kernel_norm_at_every_step(mnist_dir, tmp_path):

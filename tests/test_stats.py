@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from l2zoo.stats import interval, paired_differences, t_quantile
+from l2zoo.stats import holm, interval, paired_differences, t_quantile, t_test_p_value
 
 
 def test_t_quantiles_are_the_tables_values():
@@ -42,3 +42,37 @@ def test_paired_differences_pair_runs_by_seed():
     assert unpaired < 0  # ...though the two intervals alone overlap
     with pytest.raises(ValueError, match=r"baseline 'dropout' is not among the runs"):
         paired_differences(rows, "dropout", ["acc"])
+
+
+def test_holm_adjusts_the_sorted_p_values_step_down_and_keeps_their_order():
+    # Sorted: 0.01 (x4 = 0.04), 0.02 (x3 = 0.06), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04, but never
+    # below the step before: 0.06). Only the first stays under 0.05.
+    assert holm([0.04, 0.01, None, 0.03, 0.02]) == pytest.approx([0.06, 0.04, None, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_paired_differences_mark_only_what_survives_holm():
+    # Three presets against 'none' over 3 seeds. With 2 degrees of freedom the two-sided
+    # p-value of t is 1 - t / sqrt(t**2 + 2). a: differences .10, .11, .12, t = 0.11 /
+    # (0.01 / sqrt 3) = sqrt(363), p = 1 - sqrt(363 / 365) = 0.002743; b: .02, .03, .04,
+    # t = sqrt(27), p = 1 - sqrt(27 / 29) = 0.035098; c: all 0, p = 1. Raw, a and b are
+    # under 0.05; Holm over the 3 multiplies a by 3 (0.0082) and b by 2 (0.0702): only a stays.
+    rows = [{"preset": "none", "seed": s, "acc": 0.5} for s in range(3)]
+    shifts = {"a": (0.10, 0.11, 0.12), "b": (0.02, 0.03, 0.04), "c": (0.0, 0.0, 0.0)}
+    for name, shift in shifts.items():
+        rows += [{"preset": name, "seed": s, "acc": 0.5 + d} for s, d in enumerate(shift)]
+    found = {d["preset"]: d for d in paired_differences(rows, "none", ["acc"])}
+    p_a, p_b = 1 - math.sqrt(363 / 365), 1 - math.sqrt(27 / 29)
+    assert found["a"]["p_value"] == pytest.approx(p_a, rel=1e-4)
+    assert found["b"]["p_value"] == pytest.approx(p_b, rel=1e-4)
+    assert found["c"]["p_value"] == 1.0 and t_test_p_value([0.1]) is None
+    assert [found[n]["p_holm"] for n in "abc"] == pytest.approx([3 * p_a, 2 * p_b, 1.0], rel=1e-4)
+    assert [found[n]["significant"] for n in "abc"] == [True, False, False]
+    assert found["b"]["excludes_zero"]  # its unadjusted interval alone would have marked it
+
+
+def test_a_diverged_run_leaves_its_pair_out_of_the_differences():
+    rows = [{"preset": "none", "seed": s, "acc": 0.5} for s in range(3)]
+    rows += [{"preset": "l2", "seed": s, "acc": v} for s, v in enumerate((0.6, math.nan, 0.7))]
+    (entry,) = paired_differences(rows, "none", ["acc"])
+    assert entry["n"] == 2 and entry["mean"] == pytest.approx(0.15)

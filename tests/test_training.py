@@ -357,3 +357,57 @@ def test_ema_momentum_ends_fit_on_the_moving_average_of_the_weights():
         assert not np.allclose(expected, last, atol=1e-4)
     # The last epoch validated those averaged weights, the ones the run ends with.
     assert result["epochs"]["val_accuracy"][-1] == pytest.approx(result["test"]["accuracy"])
+
+
+def test_early_stopping_without_a_split_never_looks_at_the_test_set(monkeypatch, capsys):
+    # 500 training and 37 test examples: every evaluation is identified by its size.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(537, 8)).astype("float32"), rng.integers(0, 3, 537)
+    seen = []  # (what ran, examples it was given), in order
+    fit, evaluate = keras.Model.fit, keras.Model.evaluate
+
+    def examples(data):
+        return sum(int(batch[1].shape[0]) for batch in data) if data is not None else 0
+
+    def spy_fit(model, *args, **kwargs):
+        seen.append(("fit validation", examples(kwargs.get("validation_data"))))
+        return fit(model, *args, **kwargs)
+
+    def spy_evaluate(model, x=None, y=None, **kwargs):
+        seen.append(("evaluate", len(x) if y is not None else examples(x)))
+        return evaluate(model, x, y, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy_fit)
+    monkeypatch.setattr(keras.Model, "evaluate", spy_evaluate)
+    _, result = train(
+        "mlp", "none", (x[:500], y[:500], x[500:], y[500:]), epochs=3, batch_size=25,
+        units=(8,), early_stopping=2, verbose=0,
+    )  # fmt: skip
+    assert "last 10% of the training set" in capsys.readouterr().out
+    # fit validates on the 50 held-out training examples after every epoch (its inner
+    # evaluate calls); the 37 test examples are scored once, last, after fit.
+    assert seen[0] == ("fit validation", 50) and len(seen) > 3
+    assert seen[-1] == ("evaluate", 37) and all(size == 50 for _, size in seen[1:-1])
+    assert result["config"]["validation"] == "split" and result["config"]["train_examples"] == 450
+
+
+def test_memorization_curves_are_the_final_models_accuracy_on_noisy_and_clean_labels():
+    from l2zoo.data import from_arrays
+    from l2zoo.scores import memorization
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    net, result = train(
+        "mlp", "none", (x, y, x[:64], y[:64]), epochs=4, batch_size=32, units=(32,),
+        learning_rate=0.01, label_noise=0.3, seed=3, verbose=0,
+    )  # fmt: skip
+    data = from_arrays(x, y, batch_size=32, label_noise=0.3, seed=3)
+    given = data.arrays["train"][1]
+    assert (given != y).sum() == 120  # 30% of 400 changed, as train changed them
+    predicted = net.predict(x, verbose=0).argmax(axis=-1)
+    expected = memorization(predicted, given, y)
+    for name, value in expected.items():
+        assert len(result["epochs"][name]) == 4
+        assert result["epochs"][name][-1] == pytest.approx(value)
+    assert result["epochs"]["clean_accuracy"][-1] > 0.6  # learned the pattern: 3 classes

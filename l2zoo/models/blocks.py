@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from l2zoo.presets import Preset
+from l2zoo.seeds import layer_seed
 
 
 def check_input(family: str, input_shape: Any, num_classes: Any) -> tuple[int, ...]:
@@ -78,8 +79,9 @@ def hidden_dense(x: Any, width: int, preset: Preset, activation: str) -> Any:
 
 
 def dropout(x: Any, preset: Preset) -> Any:
-    """Dropout at the preset's rate, or nothing when the rate is 0."""
-    return keras.layers.Dropout(preset.dropout)(x) if preset.dropout else x
+    """Dropout at the preset's rate, or nothing when the rate is 0 (seeded by `layer_seed`, so
+    that it leaves the initial weights of the layers after it alone)."""
+    return keras.layers.Dropout(preset.dropout, seed=layer_seed())(x) if preset.dropout else x
 
 
 def classifier(x: Any, num_classes: int, preset: Preset) -> Any:

@@ -16,6 +16,7 @@ from l2zoo.models.blocks import (
     normalized,
 )
 from l2zoo.presets import Preset, load_preset
+from l2zoo.seeds import layer_seed
 
 
 @keras.saving.register_keras_serializable(package="l2zoo")
@@ -86,7 +87,7 @@ def build_transformer(
     for _ in range(depth):
         h = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
         h = keras.layers.MultiHeadAttention(
-            num_heads, dim // num_heads, dropout=preset.dropout, **regularized
+            num_heads, dim // num_heads, dropout=preset.dropout, seed=layer_seed(), **regularized
         )(h, h)
         x = keras.layers.Add()([x, dropout(h, preset)])
         h = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
