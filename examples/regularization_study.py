@@ -4,7 +4,10 @@ Every preset against `none` in three regimes of MNIST (all 60,000 images; 1,000 
 images; 5,000 images with 40% of their labels replaced), with paired 95% intervals over
 seeds; then test accuracy over learning rate x strength for Adam + L2, AdamW and SGD with
 momentum + L2 (Loshchilov and Hutter, "Decoupled Weight Decay Regularization", ICLR 2019).
-Writes OUT.md and its figures and tables into OUT/ (default: docs/regularization).
+Every run validates on the last 10% of its training images (where early stopping stops and
+a grid's best cell is chosen); the test set is scored once, at the end. Writes OUT.md and its
+figures and tables into OUT/ (default: docs/regularization); the hand-written reading of the
+results lives in its own page (docs/regularization_reading.md), which a rerun leaves alone.
 
 usage: python examples/regularization_study.py [--quick] [--out OUT] [--data-dir MNIST_DIR]
 """
@@ -15,9 +18,9 @@ import time
 from pathlib import Path
 
 from l2zoo.atomic import write_text
-from l2zoo.compare import compare, differences_table, markdown_table, sweep
+from l2zoo.compare import compare, differences_table, diverged_lines, markdown_table, sweep
 
-PRESETS = ["none", "l1", "l2", "elasticnet", "dropout", "adamw", "l2_dropout"]
+PRESETS = ["none", "early_stopping", "l1", "l2", "elasticnet", "dropout", "adamw", "l2_dropout"]
 # name -> (train_size, label_noise, epochs)
 REGIMES = {
     "full": (None, 0.0, 10),
@@ -55,6 +58,14 @@ def title(size: int | None, noise: float) -> str:
     return images + (f", {noise:.0%} of the labels replaced" if noise else ", clean labels")
 
 
+def split_note(size: int | None) -> str:
+    total = size or 60_000
+    return (
+        f"Each run trains on {total - round(total * 0.1):,} of them and validates on the last "
+        f"{round(total * 0.1):,}."
+    )
+
+
 def command(kind: str, args: list[str]) -> str:
     return f"l2zoo {kind} --model mlp " + " ".join(args)
 
@@ -72,12 +83,17 @@ def regime_section(name, out, data_dir, seeds, presets, size, noise, epochs, qui
     lines = [
         f"## {title(size, noise)}",
         "",
+        split_note(size),
+        "",
         f"`{command('compare', args)}`",
         "",
         markdown_table(results["summary"]),
+        diverged_lines(results["runs"]),
         differences_table(results["differences"]),
         f"![Paired differences]({out.name}/{name}/differences.png)",
         f"![Weight magnitudes]({out.name}/{name}/weight_magnitudes.png)",
+        f"![Loss curves]({out.name}/{name}/loss_curves.png)",
+        *([f"![Memorization]({out.name}/{name}/memorization.png)"] if noise else []),
         "",
     ]
     return lines, results
@@ -91,7 +107,7 @@ def grid_section(name, out, data_dir, seeds, grid, regime, quiet):
         "mlp", params, values, preset, train_size=size, label_noise=noise, epochs=epochs,
         seeds=seeds, data_dir=data_dir, out_dir=folder, progress=quiet, **overrides,
     )  # fmt: skip
-    best = max(results["summary"], key=lambda entry: entry["test_accuracy_mean"])
+    best = results["best"]
     args = [f"--preset {preset}"] + [f"--{k.replace('_', '-')} {v}" for k, v in overrides.items()]
     for param, grid_values in zip(params, values, strict=True):
         args.append(f"--param {param} --values {','.join(f'{v:g}' for v in grid_values)}")
@@ -101,7 +117,9 @@ def grid_section(name, out, data_dir, seeds, grid, regime, quiet):
         "",
         f"`{command('sweep', args + [f'--out {folder.name}'])}`",
         "",
-        f"Best cell: {best['preset']}, test accuracy {best['test_accuracy_mean']:.2%}.",
+        f"Best cell, chosen on validation accuracy ({best['val_accuracy']:.2%}): "
+        f"{best['preset']}, test accuracy {best['test_accuracy']:.2%} "
+        f"(± {best['test_accuracy_std']:.2%} sample SD over {best['runs']} seeds).",
         "",
         f"![{name}]({out.name}/{name}/heatmap.png)",
         "",
@@ -110,17 +128,24 @@ def grid_section(name, out, data_dir, seeds, grid, regime, quiet):
 
 
 def where_it_does_not_help(regimes, measured):
-    lines = ["## Where a regularizer does not help", ""]
+    lines = [
+        "## Where a regularizer did not beat `none`",
+        "",
+        "Test accuracy against `none`, seed by seed. 'Is worse than' is significant after "
+        "Holm's correction over its table; 'does not separate from' means these seeds cannot "
+        "tell the two apart: no evidence either way, not evidence of no effect.",
+        "",
+    ]
     for name, results in measured.items():
         for entry in results["differences"]:
-            if entry["metric"] != "test_accuracy" or entry["excludes_zero"] and entry["mean"] > 0:
+            if entry["metric"] != "test_accuracy" or entry["significant"] and entry["mean"] > 0:
                 continue
             interval = (
                 f" [{entry['low'] * 100:+.2f}, {entry['high'] * 100:+.2f}]"
                 if entry["low"] is not None
                 else ""
             )
-            verdict = "is worse than" if entry["excludes_zero"] else "does not separate from"
+            verdict = "is worse than" if entry["significant"] else "does not separate from"
             lines.append(
                 f"- {title(*regimes[name][:2])}: `{entry['preset']}` {verdict} `none` "
                 f"({entry['mean'] * 100:+.2f}{interval} points of test accuracy)."
@@ -152,8 +177,10 @@ def main() -> None:
         + (" --quick" if args.quick else "")
         + f"` on {time.strftime('%Y-%m-%d')}; every run is the default MLP (512-256) under a "
         "shipped preset, with the command that reruns each part. Differences are paired: runs "
-        "with the same seed share initial weights, batch order and label noise; * marks an "
-        "interval that excludes zero.",
+        "with the same seed share initial weights (every random layer takes its seed from the "
+        "run's), batch order and label noise; * marks a "
+        "Holm-adjusted p-value below 0.05. The reading of these results, written by hand, is "
+        "docs/regularization_reading.md.",
         "",
     ]
     measured = {}
@@ -165,8 +192,9 @@ def main() -> None:
         page += lines
     page += ["## Learning rate and strength: Adam + L2, AdamW, SGD with momentum + L2", ""]
     page += [
-        f"{grid_regime[0]:,} clean training images, {grid_regime[2]} epochs; each cell is the "
-        "test accuracy, mean over seeds; the best is boxed.",
+        f"{grid_regime[0]:,} clean training images ({split_note(grid_regime[0])[:-1].lower()}), "
+        f"{grid_regime[2]} epochs; each cell is the test accuracy, mean over seeds; the boxed "
+        "cell has the highest validation accuracy.",
         "",
     ]
     for name, grid in grids.items():
