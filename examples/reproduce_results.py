@@ -88,7 +88,9 @@ for seed in args.seeds:
     minutes.append(result["wall_time_s"] / 60)
     speeds.append(result["samples_per_second"])
     print(
-        f"seed {seed}: test accuracy {accuracies[-1]:.2f}%, {minutes[-1]:.1f} min, "
+        f"seed {seed}: test accuracy {accuracies[-1]:.2f}%, test loss "
+        f"{result['test']['loss']:.4f} (cross-entropy), calibration error "
+        f"{result['test']['ece']:.4f}, {minutes[-1]:.1f} min, "
         f"{speeds[-1]:.0f} samples/s",
         flush=True,
     )

@@ -36,6 +36,7 @@ PRESET_COLUMNS = (
     "optimizer",
     "schedule",
     "weight decay",
+    "early stopping",
     "description",
 )
 
@@ -76,6 +77,7 @@ def preset_rows(family: str | None = None) -> list[list[str]]:
                 ),
                 p.schedule,
                 f"{p.weight_decay:g}",
+                f"patience {p.early_stopping}" if p.early_stopping else "no",
                 p.description,
             ]
         )

@@ -30,7 +30,7 @@ from l2zoo.runs import (
     resume_point,
     write_run,
 )
-from l2zoo.scores import expected_calibration_error, memorization
+from l2zoo.scores import classification_scores, memorization
 
 # The metric that logs the data loss (cross-entropy without the penalty), per epoch and split.
 DATA_LOSS = "nll"
@@ -274,20 +274,15 @@ def _evaluate(
     placement: Placement,
 ) -> dict[str, float | None]:
     """One split's final scores: loss (the cross-entropy, penalty excluded), accuracy and
-    ece. The calibration error needs the split's probabilities in order, so it is None for
-    streamed data and under multi-worker training."""
-    if arrays is not None:
-        x, y = arrays[split]
-        scores = net.evaluate(x, y, batch_size=global_batch, verbose=0, return_dict=True)
-    else:
-        scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
-    ece = None
+    ece, from the probabilities of every example of a split in memory. A streamed split, or
+    any under multi-worker training, is scored by `evaluate` instead, without the calibration
+    error, which needs the probabilities in order."""
     in_memory = (arrays or data.arrays or {}).get(split)
     if in_memory is not None and not (placement.strategy and is_multi_worker(placement.strategy)):
         x, y = in_memory if arrays is not None else _scaled(*in_memory)
-        probabilities = net.predict(x, batch_size=global_batch, verbose=0)
-        ece = expected_calibration_error(probabilities, y)
-    return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": ece}
+        return classification_scores(net.predict(x, batch_size=global_batch, verbose=0), y)
+    scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
+    return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": None}
 
 
 def _scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

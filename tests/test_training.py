@@ -364,30 +364,41 @@ def test_early_stopping_without_a_split_never_looks_at_the_test_set(monkeypatch,
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(537, 8)).astype("float32"), rng.integers(0, 3, 537)
     seen = []  # (what ran, examples it was given), in order
-    fit, evaluate = keras.Model.fit, keras.Model.evaluate
+    fit, evaluate, predict = keras.Model.fit, keras.Model.evaluate, keras.Model.predict
 
     def examples(data):
+        if isinstance(data, np.ndarray):
+            return len(data)
         return sum(int(batch[1].shape[0]) for batch in data) if data is not None else 0
 
     def spy_fit(model, *args, **kwargs):
         seen.append(("fit validation", examples(kwargs.get("validation_data"))))
-        return fit(model, *args, **kwargs)
+        history = fit(model, *args, **kwargs)
+        seen.append(("fit done", 0))
+        return history
 
     def spy_evaluate(model, x=None, y=None, **kwargs):
-        seen.append(("evaluate", len(x) if y is not None else examples(x)))
+        seen.append(("evaluate", examples(x)))
         return evaluate(model, x, y, **kwargs)
+
+    def spy_predict(model, x, **kwargs):
+        seen.append(("predict", examples(x)))
+        return predict(model, x, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", spy_fit)
     monkeypatch.setattr(keras.Model, "evaluate", spy_evaluate)
+    monkeypatch.setattr(keras.Model, "predict", spy_predict)
     _, result = train(
         "mlp", "none", (x[:500], y[:500], x[500:], y[500:]), epochs=3, batch_size=25,
         units=(8,), early_stopping=2, verbose=0,
     )  # fmt: skip
     assert "last 10% of the training set" in capsys.readouterr().out
     # fit validates on the 50 held-out training examples after every epoch (its inner
-    # evaluate calls); the 37 test examples are scored once, last, after fit.
-    assert seen[0] == ("fit validation", 50) and len(seen) > 3
-    assert seen[-1] == ("evaluate", 37) and all(size == 50 for _, size in seen[1:-1])
+    # evaluate calls); the 37 test examples are scored once, after fit.
+    done = seen.index(("fit done", 0))
+    assert seen[0] == ("fit validation", 50) and done > 1
+    assert all(size == 50 for _, size in seen[1:done])
+    assert [size for _, size in seen[done + 1 :]].count(37) == 1
     assert result["config"]["validation"] == "split" and result["config"]["train_examples"] == 450
 
 
