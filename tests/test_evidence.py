@@ -1,5 +1,5 @@
 """Where regularization matters, it shows: on noisy MNIST the shipped `l2` and `dropout` each
-beat `none` with a paired 95% interval that excludes zero."""
+beat `none` with a paired 95% interval above zero, significant after Holm's correction."""
 
 import pytest
 
@@ -24,4 +24,4 @@ def test_l2_and_dropout_beat_none_on_noisy_labels(mnist_dir):
     gains = {d["preset"]: d for d in results["differences"] if d["metric"] == "test_accuracy"}
     for preset in ("l2", "dropout"):
         assert gains[preset]["low"] > 0, gains[preset]  # the whole interval above zero
-        assert gains[preset]["excludes_zero"]
+        assert gains[preset]["significant"]  # after Holm over the table's 6 comparisons
