@@ -202,15 +202,19 @@ def differences(entries: Sequence[dict[str, Any]], path: Path) -> None:
             [(e["mean"] - e["low"]) * scale if e["low"] is not None else 0 for e in own],
             [(e["high"] - e["mean"]) * scale if e["high"] is not None else 0 for e in own],
         ]
-        colors = ["C2" if e["significant"] else "C7" for e in own]
+        lower_is_better = metric.endswith(("loss", "gap", "ece"))
+        colors = [
+            "C7" if not e["significant"] else "C2" if (e["mean"] < 0) == lower_is_better else "C3"
+            for e in own
+        ]
         axes.bar([e["preset"] for e in own], means, yerr=whiskers, color=colors, capsize=3)
         axes.axhline(0, color="black", linewidth=0.8)
         unit = "" if scale == 1 else ", points"
         axes.set_title(f"{metric} - {own[0]['baseline']}{unit}", fontsize="medium")
         axes.tick_params(axis="x", labelrotation=30)
     figure.suptitle(
-        "Paired difference to the baseline: mean and 95% interval (unadjusted); green: "
-        f"significant after Holm's correction over the {len(entries)} comparisons"
+        "Paired difference to the baseline: mean and 95% interval (unadjusted); green better, "
+        f"red worse, significant after Holm's correction over the {len(entries)} comparisons"
     )
     save(figure, path)
 
