@@ -212,6 +212,9 @@ def test_every_preset_field_is_a_command_line_option_that_round_trips():
         elif isinstance(value, str):
             argv += [flag, "adamw" if field.name == "optimizer" else "cosine"]
             expected[field.name] = argv[-1]
+        elif isinstance(value, int):  # a count: early_stopping's patience
+            argv += [flag, "3"]
+            expected[field.name] = 3
         else:
             argv += [flag, "0.25"]
             expected[field.name] = 0.25
