@@ -281,9 +281,9 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
     diverged = any(entry["diverged"] for entry in summary)
     columns = ["preset", "runs", *(["diverged"] if diverged else []), *METRICS]
     lines = [
-        "Each cell: mean ± sample standard deviation (SD) over the row's runs (a 95% interval "
-        "of the mean is about 2.5 SD / sqrt(runs) wide on each side at 3 runs; results.json "
-        "holds it). Losses are cross-entropy without the penalty, which has its own column; "
+        "Each cell: mean ± sample standard deviation (SD) over the row's runs (the 95% "
+        "interval of the mean is mean ± t * SD / sqrt(runs): ± 2.5 SD at 3 runs, ± 1.2 SD at "
+        "5; results.json holds it). Losses are cross-entropy without the penalty, which has its own column; "
         "val_ is the validation split carved from the training data, test_ the test set, "
         "scored once at the end.",
         "",
