@@ -107,7 +107,7 @@ def grid_section(name, out, data_dir, seeds, grid, regime, quiet):
         "mlp", params, values, preset, train_size=size, label_noise=noise, epochs=epochs,
         seeds=seeds, data_dir=data_dir, out_dir=folder, progress=quiet, **overrides,
     )  # fmt: skip
-    best = results["best"]
+    best = results["best"]  # None only if every run of the grid diverged
     args = [f"--preset {preset}"] + [f"--{k.replace('_', '-')} {v}" for k, v in overrides.items()]
     for param, grid_values in zip(params, values, strict=True):
         args.append(f"--param {param} --values {','.join(f'{v:g}' for v in grid_values)}")
@@ -119,7 +119,9 @@ def grid_section(name, out, data_dir, seeds, grid, regime, quiet):
         "",
         f"Best cell, chosen on validation accuracy ({best['val_accuracy']:.2%}): "
         f"{best['preset']}, test accuracy {best['test_accuracy']:.2%} "
-        f"(± {best['test_accuracy_std']:.2%} sample SD over {best['runs']} seeds).",
+        f"(± {best['test_accuracy_std']:.2%} sample SD over {best['runs']} seeds)."
+        if best
+        else "Every run diverged.",
         "",
         f"![{name}]({out.name}/{name}/heatmap.png)",
         "",

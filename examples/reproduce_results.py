@@ -89,8 +89,13 @@ for seed in args.seeds:
     speeds.append(result["samples_per_second"])
     print(
         f"seed {seed}: test accuracy {accuracies[-1]:.2f}%, test loss "
-        f"{result['test']['loss']:.4f} (cross-entropy), calibration error "
-        f"{result['test']['ece']:.4f}, {minutes[-1]:.1f} min, "
+        f"{result['test']['loss']:.4f} (cross-entropy), "
+        + (
+            ""
+            if result["test"]["ece"] is None
+            else f"calibration error {result['test']['ece']:.4f}, "
+        )
+        + f"{minutes[-1]:.1f} min, "
         f"{speeds[-1]:.0f} samples/s",
         flush=True,
     )

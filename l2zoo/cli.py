@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from l2zoo import commands as handlers
-from l2zoo.defaults import BACKENDS, COMPARED_PRESETS, JIT_COMPILE, STEPS_PER_EXECUTION, STRATEGIES
+from l2zoo.defaults import (
+    BACKENDS,
+    COMPARED_PRESETS,
+    JIT_COMPILE,
+    STEPS_PER_EXECUTION,
+    STRATEGIES,
+    VALIDATION_SPLIT,
+)
 from l2zoo.models import list_models
 from l2zoo.presets import (
     FIELD_CHOICES,
@@ -146,7 +153,7 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
         command.add_argument(
             "--validation-split",
             type=float,
-            default=0.1,
+            default=VALIDATION_SPLIT,
             help="validate every run on this last fraction of the training set, where the "
             "best is chosen and early stopping stops (the test set is scored once, at the end)",
         )
@@ -228,8 +235,9 @@ def parser() -> argparse.ArgumentParser:
         "--validation-split",
         type=float,
         default=0.0,
-        help="hold out this fraction of the training set (default: validate "
-        "on the test set each epoch)",
+        help="hold out this last fraction of the training set (default: none, and the test "
+        "set is watched each epoch; with --early-stopping, the last 10%%: it never stops on "
+        "the test set)",
     )
     train.add_argument(
         "--no-validation",

@@ -18,7 +18,7 @@ import numpy as np
 from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import dataset_label
-from l2zoo.defaults import COMPARED_PRESETS
+from l2zoo.defaults import COMPARED_PRESETS, VALIDATION_SPLIT
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
 from l2zoo.runs import check_output_dir, load_model, read_result
@@ -46,8 +46,6 @@ METRICS = (
 # The metrics whose paired difference to the baseline is reported.
 DIFFERENCE_METRICS = ("test_accuracy", "accuracy_gap", "test_loss")
 PERCENT = {"train_accuracy", "val_accuracy", "test_accuracy", "accuracy_gap", "sparsity"}
-# Where a comparison validates when no split is given: the last 10% of the training set.
-VALIDATION_SPLIT = 0.1
 # Per-epoch training accuracies under label noise (`l2zoo.scores.memorization`).
 MEMORIZATION = ("clean_accuracy", "noisy_given_accuracy", "noisy_true_accuracy")
 
@@ -283,7 +281,8 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
     lines = [
         "Each cell: mean ± sample standard deviation (SD) over the row's runs (the 95% "
         "interval of the mean is mean ± t * SD / sqrt(runs): ± 2.5 SD at 3 runs, ± 1.2 SD at "
-        "5; results.json holds it). Losses are cross-entropy without the penalty, which has its own column; "
+        "5; results.json holds it). Losses are cross-entropy without the penalty, which has "
+        "its own column; "
         "val_ is the validation split carved from the training data, test_ the test set, "
         "scored once at the end.",
         "",
@@ -358,7 +357,7 @@ def write_outputs(
     write_text(out_dir / "results.md", report(results))
     plots.loss_curves(results["curves"], out_dir / "loss_curves.png")
     runs = [run for by_seed in results["curves"].values() for run in by_seed.values()]
-    if runs and all(MEMORIZATION[0] in run for run in runs):
+    if runs and all(name in run for run in runs for name in MEMORIZATION):
         plots.memorization(results["curves"], out_dir / "memorization.png")
     plots.weight_magnitudes(magnitudes, out_dir / "weight_magnitudes.png")
     scored = [entry for entry in results["summary"] if entry["runs"]]  # not all diverged
@@ -366,7 +365,7 @@ def write_outputs(
     if results["differences"]:
         plots.differences(results["differences"], out_dir / "differences.png")
     if len(swept["params"]) == 1:
-        plots.sweep(scored, swept, out_dir / "sweep.png")
+        plots.sweep(results["summary"], swept, out_dir / "sweep.png")
     if len(swept["params"]) == 2:
         plots.heatmap(results["runs"], swept, "test_accuracy", out_dir / "heatmap.png")
 

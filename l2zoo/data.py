@@ -279,7 +279,8 @@ def _streamed(source: Source, batch_size: int, validation_split: float, seed: in
     if validation_split:
         raise ValueError(
             f"validation_split needs the training set in memory, and {source.name!r} streams "
-            f"({source.sizes['train']} examples); pass train_size, or validate on the test set"
+            f"({source.sizes['train']} examples); pass train_size to hold a class-balanced part "
+            "of it in memory"
         )
     size = source.sizes["train"]
     if size < batch_size:

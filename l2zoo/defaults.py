@@ -13,6 +13,9 @@ STEPS_PER_EXECUTION = 128
 # families 1-5% faster, and costs 1-13 s more tracing once per run (most for the transformer).
 UNROLLED_STEPS = 4
 JIT_COMPILE = "auto"
+# The last share of the training set that compare, sweep and early stopping validate on when
+# no split is given: selection never looks at the test set.
+VALIDATION_SPLIT = 0.1
 # The presets `compare` trains when none are named.
 COMPARED_PRESETS = ("none", "l1", "l2", "elasticnet", "l2_dropout_batchnorm")
 # Keras backends l2zoo trains on; TensorFlow is Keras' own default.

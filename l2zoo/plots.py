@@ -42,6 +42,12 @@ def loss_curves(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path
     save(figure, path)
 
 
+def _mean_of_finite(values: Sequence[float]) -> float:
+    """The mean of the values that are not NaN (a diverged run's), NaN when none is."""
+    finite = [v for v in values if not np.isnan(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
 def _mean_curve(runs: Sequence[Sequence[float]]) -> np.ndarray:
     """The mean over runs, epoch by epoch, as far as every run went (early stopping ends runs
     at different epochs)."""
@@ -123,18 +129,22 @@ def sweep(summary: Sequence[dict[str, Any]], swept: dict[str, Any], path: Path) 
     accuracy_axes = figure.subplots()
     norm_axes = accuracy_axes.twinx()
     (name,), (values,) = swept["params"], swept["values"]
+
+    def column(metric: str, scale: float = 1) -> list[float]:  # a gap where all runs diverged
+        return [np.nan if e[metric] is None else e[metric] * scale for e in summary]
+
     accuracy_axes.errorbar(
         values,
-        [e["test_accuracy_mean"] * 100 for e in summary],
-        yerr=[e["test_accuracy_std"] * 100 for e in summary],
+        column("test_accuracy_mean", 100),
+        yerr=column("test_accuracy_std", 100),
         marker="o",
         color="C0",
         label="test accuracy",
     )
     norm_axes.errorbar(
         values,
-        [e["kernel_l2_norm_mean"] for e in summary],
-        yerr=[e["kernel_l2_norm_std"] for e in summary],
+        column("kernel_l2_norm_mean"),
+        yerr=column("kernel_l2_norm_std"),
         marker="s",
         color="C1",
         label="kernel L2 norm",
@@ -202,9 +212,16 @@ def differences(entries: Sequence[dict[str, Any]], path: Path) -> None:
             [(e["mean"] - e["low"]) * scale if e["low"] is not None else 0 for e in own],
             [(e["high"] - e["mean"]) * scale if e["high"] is not None else 0 for e in own],
         ]
-        lower_is_better = metric.endswith(("loss", "gap", "ece"))
+        # A gap has no better side (under label noise a regularized gap is negative): blue.
+        lower_is_better = metric.endswith(("loss", "ece"))
         colors = [
-            "C7" if not e["significant"] else "C2" if (e["mean"] < 0) == lower_is_better else "C3"
+            "C7"
+            if not e["significant"]
+            else "C0"
+            if metric.endswith("gap")
+            else "C2"
+            if (e["mean"] < 0) == lower_is_better
+            else "C3"
             for e in own
         ]
         axes.bar([e["preset"] for e in own], means, yerr=whiskers, color=colors, capsize=3)
@@ -213,8 +230,10 @@ def differences(entries: Sequence[dict[str, Any]], path: Path) -> None:
         axes.set_title(f"{metric} - {own[0]['baseline']}{unit}", fontsize="medium")
         axes.tick_params(axis="x", labelrotation=30)
     figure.suptitle(
-        "Paired difference to the baseline: mean and 95% interval (unadjusted); green better, "
-        f"red worse, significant after Holm's correction over the {len(entries)} comparisons"
+        "Paired difference to the baseline: mean and 95% interval (unadjusted); coloured where "
+        "significant after Holm's correction over the "
+        f"{sum(e['p_value'] is not None for e in entries)} tested comparisons (green better, "
+        "red worse, blue a gap)"
     )
     save(figure, path)
 
@@ -235,7 +254,7 @@ def heatmap(
         return np.array(
             [
                 [
-                    np.mean([r[name] for r in rows if (r[x_name], r[y_name]) == (x, y)])
+                    _mean_of_finite([r[name] for r in rows if (r[x_name], r[y_name]) == (x, y)])
                     for x in x_values
                 ]
                 for y in y_values
@@ -251,10 +270,13 @@ def heatmap(
         color = "black" if value > np.nanmean(grid) else "white"
         axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
     selection = grid_of(chosen_by)
-    best = np.unravel_index(np.nanargmax(selection), selection.shape)
-    axes.add_patch(
-        Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2)
-    )
+    if not np.isnan(selection).all():
+        best = np.unravel_index(np.nanargmax(selection), selection.shape)
+        axes.add_patch(
+            Rectangle(
+                (best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
+            )
+        )
     axes.set(
         xticks=range(len(x_values)),
         xticklabels=[f"{v:g}" for v in x_values],

@@ -36,16 +36,15 @@ def interval(values: Sequence[float]) -> dict[str, Any]:
 
 
 def t_test_p_value(values: Sequence[float]) -> float | None:
-    """Two-sided p-value of the one-sample t-test of mean 0 (None for one value): the paired
-    t-test when `values` are paired differences."""
+    """Two-sided p-value of the one-sample t-test of mean 0: the paired t-test when `values`
+    are paired differences. None where the test is undefined: one value, or no spread
+    (identical differences say nothing about their variability)."""
     from scipy.stats import t
 
     n = len(values)
-    if n < 2:
+    if n < 2 or statistics.stdev(values) == 0:
         return None
     mean, std = statistics.fmean(values), statistics.stdev(values)
-    if std == 0:
-        return 1.0 if mean == 0 else 0.0
     return float(2 * t.sf(abs(mean) / (std / math.sqrt(n)), n - 1))
 
 
@@ -85,6 +84,7 @@ def paired_differences(
             if not values:
                 continue
             entry = {"preset": label, "baseline": baseline, "metric": metric, **interval(values)}
+            # The unadjusted interval's verdict; the marks use `significant`.
             entry["excludes_zero"] = entry["low"] is not None and (
                 entry["low"] > 0 or entry["high"] < 0
             )

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from l2zoo.checks import whole_number
 from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
-from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.keras_compat import is_multi_worker, multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model, check_model_arguments
 from l2zoo.placement import Placement, has_gpu, place
@@ -34,8 +34,6 @@ from l2zoo.scores import classification_scores, memorization
 
 # The metric that logs the data loss (cross-entropy without the penalty), per epoch and split.
 DATA_LOSS = "nll"
-# The share of the training set early stopping validates on when no split is given.
-EARLY_STOPPING_SPLIT = 0.1
 
 
 def resolve_jit_compile(jit_compile: bool | str, replicas: int, model: keras.Model) -> bool:
@@ -195,7 +193,7 @@ class ProgbarLogger(keras.callbacks.ProgbarLogger):
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite in `epoch`; the run stopped there and wrote no model."""
 
-    def __init__(self, message: str, epoch: int) -> None:
+    def __init__(self, message: str, epoch: int = 0) -> None:
         super().__init__(message)
         self.epoch = epoch
 
@@ -455,7 +453,7 @@ def train(
         preset.early_stopping,
         tensorboard,
         bool(preset.ema_momentum and validation),
-        _memorization(data, global_batch),
+        _memorization(data, global_batch, placement),
     )
     fitted = _fit(
         net,
@@ -500,7 +498,7 @@ def train(
 
 def _early_stopping_split(preset: Preset, split: float, validate_every_epoch: bool) -> float:
     """The validation split: as given, or with early stopping and none given, the last
-    EARLY_STOPPING_SPLIT of the training set, said aloud (it never stops on the test set)."""
+    VALIDATION_SPLIT of the training set, said aloud (it never stops on the test set)."""
     if not preset.early_stopping or split:
         return split
     if not validate_every_epoch:
@@ -509,16 +507,19 @@ def _early_stopping_split(preset: Preset, split: float, validate_every_epoch: bo
             "drop validate_every_epoch=False (--no-validation) or set early_stopping=0"
         )
     print(
-        f"early stopping validates on the last {EARLY_STOPPING_SPLIT:.0%} of the training set "
+        f"early stopping validates on the last {VALIDATION_SPLIT:.0%} of the training set "
         "(pass a validation split to choose another share)",
         flush=True,
     )
-    return EARLY_STOPPING_SPLIT
+    return VALIDATION_SPLIT
 
 
-def _memorization(data: Data, global_batch: int) -> Memorization | None:
-    """The memorization callback under label noise (training set in memory), else None."""
-    if data.true_train_labels is None:
+def _memorization(data: Data, global_batch: int, placement: Placement) -> Memorization | None:
+    """The memorization callback under label noise (training set in memory), else None; none
+    under multi-worker training either, where predictions do not come back in order."""
+    if data.true_train_labels is None or (
+        placement.strategy and is_multi_worker(placement.strategy)
+    ):
         return None
     x, given = _scaled(*data.arrays["train"])
     return Memorization(x, given, data.true_train_labels, global_batch)

@@ -10,6 +10,7 @@ from PIL import Image
 import l2zoo
 from l2zoo.compare import METRICS, compare, sweep
 from l2zoo.presets import load_preset
+from l2zoo.stats import holm
 
 SMALL = {"train_size": 1000, "epochs": 8, "validation_split": 0.2, "units": (64,)}
 
@@ -89,7 +90,11 @@ def test_every_output_file_is_what_it_claims(comparison):
     )
     with open(out / "differences.csv", newline="") as file:
         tests = list(csv.DictReader(file))
-    assert len(tests) == 12 and all(float(t["p_value"]) <= float(t["p_holm"]) <= 1 for t in tests)
+    assert len(tests) == 12
+    adjusted = holm([float(t["p_value"]) if t["p_value"] else None for t in tests])
+    for test, expected in zip(tests, adjusted, strict=True):
+        assert (float(test["p_holm"]) if test["p_holm"] else None) == pytest.approx(expected)
+        assert (test["significant"] == "True") == (expected is not None and expected < 0.05)
     # The paired difference is the mean over seeds of (preset - none), seed by seed.
     by_run = {(run["preset"], run["seed"]): run for run in saved["runs"]}
     l2_gain = next(
@@ -210,3 +215,18 @@ def test_two_field_sweep_writes_a_heatmap_and_a_row_per_grid_point_and_seed(tmp_
     assert results["sweep"]["params"] == ["learning_rate", "l2"]
     image = np.asarray(Image.open(tmp_path / "heatmap.png").convert("L"))
     assert image.shape == (360, 450) and image.std() > 10
+
+
+def test_a_sweep_whose_top_strength_diverges_still_draws_its_plot(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    results = sweep(
+        "mlp", "learning_rate", [1e-2, 1e30], "none", (x[:192], y[:192], x[192:], y[192:]),
+        epochs=1, batch_size=32, seeds=(0, 1), out_dir=tmp_path, progress=lambda line: None,
+        units=(8,),
+    )  # fmt: skip
+    assert [entry["diverged"] for entry in results["summary"]] == [0, 2]
+    assert results["best"]["preset"] == "learning_rate=0.01"
+    image = np.asarray(Image.open(tmp_path / "sweep.png").convert("L"))
+    assert image.std() > 10

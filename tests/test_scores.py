@@ -27,6 +27,13 @@ def test_expected_calibration_error_is_the_binned_gap_between_confidence_and_acc
     # Bin 15: 2 of 5 examples, accuracy 1/2, confidence 0.965: 0.4 * 0.465 = 0.186.
     # Bin 8: 1/5 * |1 - 0.5| = 0.1; bin 9: 1/5 * |1 - 0.6| = 0.08; bin 11: 1/5 * |0 - 0.7| = 0.14.
     assert expected_calibration_error(probabilities, labels) == pytest.approx(0.506)
+    # Bin edges: 0.6 = 9/15 closes bin 9; 0.61 opens bin 10. Two examples at 0.6 (one right,
+    # one wrong) and one at 0.61 (right): bin 9 gives 2/3 * |1/2 - 0.6| = 0.0667, bin 10
+    # 1/3 * |1 - 0.61| = 0.13; an edge put on the wrong side mixes them (0.2 * 3 / 3 ...).
+    edge = np.array([[0.6, 0.4], [0.6, 0.4], [0.39, 0.61]])
+    assert expected_calibration_error(edge, np.array([0, 1, 1])) == pytest.approx(
+        2 / 3 * 0.1 + 1 / 3 * 0.39
+    )
     # Perfect confidence, always right: no calibration error.
     assert expected_calibration_error(np.eye(3), np.arange(3)) == 0.0
 

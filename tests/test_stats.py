@@ -55,19 +55,28 @@ def test_paired_differences_mark_only_what_survives_holm():
     # Three presets against 'none' over 3 seeds. With 2 degrees of freedom the two-sided
     # p-value of t is 1 - t / sqrt(t**2 + 2). a: differences .10, .11, .12, t = 0.11 /
     # (0.01 / sqrt 3) = sqrt(363), p = 1 - sqrt(363 / 365) = 0.002743; b: .02, .03, .04,
-    # t = sqrt(27), p = 1 - sqrt(27 / 29) = 0.035098; c: all 0, p = 1. Raw, a and b are
+    # t = sqrt(27), p = 1 - sqrt(27 / 29) = 0.035098; c: all 0, no spread, no test. Raw, a and b are
     # under 0.05; Holm over the 3 multiplies a by 3 (0.0082) and b by 2 (0.0702): only a stays.
     rows = [{"preset": "none", "seed": s, "acc": 0.5} for s in range(3)]
-    shifts = {"a": (0.10, 0.11, 0.12), "b": (0.02, 0.03, 0.04), "c": (0.0, 0.0, 0.0)}
+    shifts = {"a": (0.10, 0.11, 0.12), "b": (0.02, 0.03, 0.04), "c": (0.05, 0.05, 0.05)}
     for name, shift in shifts.items():
         rows += [{"preset": name, "seed": s, "acc": 0.5 + d} for s, d in enumerate(shift)]
     found = {d["preset"]: d for d in paired_differences(rows, "none", ["acc"])}
     p_a, p_b = 1 - math.sqrt(363 / 365), 1 - math.sqrt(27 / 29)
     assert found["a"]["p_value"] == pytest.approx(p_a, rel=1e-4)
     assert found["b"]["p_value"] == pytest.approx(p_b, rel=1e-4)
-    assert found["c"]["p_value"] == 1.0 and t_test_p_value([0.1]) is None
-    assert [found[n]["p_holm"] for n in "abc"] == pytest.approx([3 * p_a, 2 * p_b, 1.0], rel=1e-4)
-    assert [found[n]["significant"] for n in "abc"] == [True, False, False]
+    assert found["c"]["p_value"] is None and t_test_p_value([0.1]) is None
+    # c is no test, so Holm counts 2: a x 2 = 0.0055, b x 1 = 0.0351, both kept.
+    assert found["a"]["p_holm"] == pytest.approx(2 * p_a, rel=1e-4)
+    assert found["b"]["p_holm"] == pytest.approx(p_b, rel=1e-4) and found["c"]["p_holm"] is None
+    assert [found[n]["significant"] for n in "abc"] == [True, True, False]
+    # A fourth preset, clearly null (p = 1 - 1 / sqrt(2)... of differences -0.01, 0, +0.01:
+    # p = 1), makes the family 3: a x 3 = 0.0082 kept, b x 2 = 0.0702 no longer.
+    rows += [{"preset": "d", "seed": s, "acc": 0.5 + d} for s, d in enumerate((-0.01, 0, 0.01))]
+    found = {d["preset"]: d for d in paired_differences(rows, "none", ["acc"])}
+    assert found["d"]["p_value"] == pytest.approx(1.0)
+    assert [found[n]["p_holm"] for n in "abd"] == pytest.approx([3 * p_a, 2 * p_b, 1.0], rel=1e-4)
+    assert [found[n]["significant"] for n in "abcd"] == [True, False, False, False]
     assert found["b"]["excludes_zero"]  # its unadjusted interval alone would have marked it
 
 
