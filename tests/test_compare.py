@@ -13,6 +13,16 @@ from l2zoo.presets import load_preset
 from l2zoo.stats import holm
 
 SMALL = {"train_size": 1000, "epochs": 8, "validation_split": 0.2, "units": (64,)}
+# Quick runs on toy data: two seeds, tiny MLPs, nothing printed.
+TOY = {"batch_size": 32, "seeds": (0, 1), "progress": lambda line: None, "units": (8,)}
+
+
+def toy_data():
+    """(x, y, x_test, y_test): 192 and 64 examples whose class is the sign of a feature."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    return x[:192], y[:192], x[192:], y[192:]
 
 
 @pytest.fixture(scope="module")
@@ -131,20 +141,9 @@ def test_test_loss_is_the_cross_entropy_without_the_penalty(comparison, mnist):
 
 
 def test_a_diverged_run_is_a_result_and_the_comparison_finishes(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 8)).astype("float32")
-    y = (x[:, 0] > 0).astype(int)
     unstable = load_preset("none").replace(name="unstable", learning_rate=1e30)
     results = compare(
-        "mlp",
-        ["none", "l2", unstable],
-        (x[:192], y[:192], x[192:], y[192:]),
-        epochs=2,
-        batch_size=32,
-        seeds=(0, 1),
-        out_dir=tmp_path,
-        progress=lambda line: None,
-        units=(8,),
+        "mlp", ["none", "l2", unstable], toy_data(), epochs=2, out_dir=tmp_path, **TOY
     )
     by_preset = summary(results)
     assert by_preset["unstable"]["runs"] == 0 and by_preset["unstable"]["diverged"] == 2
@@ -191,21 +190,9 @@ def test_bad_comparison_arguments_raise_before_training(call, message):
 
 
 def test_two_field_sweep_writes_a_heatmap_and_a_row_per_grid_point_and_seed(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 8)).astype("float32")
-    y = (x[:, 0] > 0).astype(int)
+    values = ([1e-3, 1e-2], [0.0, 1e-3, 1e-2])
     results = sweep(
-        "mlp",
-        ("learning_rate", "l2"),
-        ([1e-3, 1e-2], [0.0, 1e-3, 1e-2]),
-        "l2",
-        (x[:192], y[:192], x[192:], y[192:]),
-        epochs=2,
-        batch_size=32,
-        seeds=(0, 1),
-        out_dir=tmp_path,
-        progress=lambda line: None,
-        units=(8,),
+        "mlp", ("learning_rate", "l2"), values, "l2", toy_data(), epochs=2, out_dir=tmp_path, **TOY
     )
     with open(tmp_path / "results.csv", newline="") as file:
         rows = list(csv.DictReader(file))
@@ -218,14 +205,10 @@ def test_two_field_sweep_writes_a_heatmap_and_a_row_per_grid_point_and_seed(tmp_
 
 
 def test_a_sweep_whose_top_strength_diverges_still_draws_its_plot(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 8)).astype("float32")
-    y = (x[:, 0] > 0).astype(int)
+    strengths = [1e-2, 1e30]
     results = sweep(
-        "mlp", "learning_rate", [1e-2, 1e30], "none", (x[:192], y[:192], x[192:], y[192:]),
-        epochs=1, batch_size=32, seeds=(0, 1), out_dir=tmp_path, progress=lambda line: None,
-        units=(8,),
-    )  # fmt: skip
+        "mlp", "learning_rate", strengths, "none", toy_data(), epochs=1, out_dir=tmp_path, **TOY
+    )
     assert [entry["diverged"] for entry in results["summary"]] == [0, 2]
     assert results["best"]["preset"] == "learning_rate=0.01"
     image = np.asarray(Image.open(tmp_path / "sweep.png").convert("L"))
