@@ -19,3 +19,19 @@ def fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise ValueError(f"{name} must be a fraction in [0, 1); got {value!r}")
     return float(value)
+
+
+def early_stopping_split(patience: int, split: float, validate_every_epoch: bool) -> float:
+    """The validation split of a run: `split` as given, or with early stopping (`patience`
+    > 0) and none given, the last VALIDATION_SPLIT of the training set, so that early
+    stopping never stops on the test set; a ValueError if it could not validate at all."""
+    from l2zoo.defaults import VALIDATION_SPLIT
+
+    if not patience or split:
+        return split
+    if not validate_every_epoch:
+        raise ValueError(
+            f"early_stopping={patience} needs validation after every epoch; drop "
+            "validate_every_epoch=False (--no-validation) or set early_stopping=0"
+        )
+    return VALIDATION_SPLIT

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from l2zoo.checks import early_stopping_split
 from l2zoo.models import list_models
 from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir
@@ -108,6 +109,8 @@ def train_command(args: argparse.Namespace) -> None:
     from l2zoo.runs import default_run_dir
 
     run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, Path(args.preset).stem))
+    # Before TensorFlow loads: a bad preset or override fails in a blink.
+    validation = "Validation" if validates_on_training_data(args) else "Test"
     from l2zoo.training import epoch_line, train
 
     _, result = train(
@@ -129,7 +132,7 @@ def train_command(args: argparse.Namespace) -> None:
         tensorboard=args.tensorboard,
         seed=args.seed,
         verbose=args.verbose,
-        callbacks=[epoch_line("Validation" if validates_on_training_data(args) else "Test")],
+        callbacks=[epoch_line(validation)],
         **training_overrides(args),
     )
     test = result["test"]
@@ -147,7 +150,8 @@ def validates_on_training_data(args: argparse.Namespace) -> bool:
     """Whether `train` validates on a split of the training set: one is given, or the
     preset stops early (which carves one)."""
     fields, _ = split_preset_fields(training_overrides(args))
-    return bool(args.validation_split or load_preset(args.preset, **fields).early_stopping)
+    patience = load_preset(args.preset, **fields).early_stopping
+    return bool(early_stopping_split(patience, args.validation_split, args.validate_every_epoch))
 
 
 def evaluate_command(args: argparse.Namespace) -> None:

@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from l2zoo.checks import whole_number
+from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
-from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.keras_compat import is_multi_worker, multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model, check_model_arguments
 from l2zoo.placement import Placement, has_gpu, place
@@ -497,21 +497,15 @@ def train(
 
 
 def _early_stopping_split(preset: Preset, split: float, validate_every_epoch: bool) -> float:
-    """The validation split: as given, or with early stopping and none given, the last
-    VALIDATION_SPLIT of the training set, said aloud (it never stops on the test set)."""
-    if not preset.early_stopping or split:
-        return split
-    if not validate_every_epoch:
-        raise ValueError(
-            f"early_stopping={preset.early_stopping} needs validation after every epoch; "
-            "drop validate_every_epoch=False (--no-validation) or set early_stopping=0"
+    """`early_stopping_split`, said aloud when it carves a split of its own."""
+    chosen = early_stopping_split(preset.early_stopping, split, validate_every_epoch)
+    if chosen != split:
+        print(
+            f"early stopping validates on the last {chosen:.0%} of the training set "
+            "(pass a validation split to choose another share)",
+            flush=True,
         )
-    print(
-        f"early stopping validates on the last {VALIDATION_SPLIT:.0%} of the training set "
-        "(pass a validation split to choose another share)",
-        flush=True,
-    )
-    return VALIDATION_SPLIT
+    return chosen
 
 
 def _memorization(data: Data, global_batch: int, placement: Placement) -> Memorization | None:
