@@ -138,8 +138,9 @@ def train_command(args: argparse.Namespace) -> None:
     test = result["test"]
     if test["accuracy"] is not None:
         print(
-            f"Test loss {test['loss']:.4f} (cross-entropy; penalty {result['penalty']:.4f} "
-            f"apart), test accuracy {test['accuracy']:.2%}, "
+            f"Test loss {test['loss']:.4f} (cross-entropy"
+            + (f", without the penalty of {result['penalty']:.4f}" if result["penalty"] else "")
+            + f"), test accuracy {test['accuracy']:.2%}, "
             + ("" if test["ece"] is None else f"calibration error {test['ece']:.4f}, ")
             + f"{result['samples_per_second']:.0f} samples/s"
         )
