@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from l2zoo import plots, search
@@ -181,6 +182,9 @@ def _run_one(
     model: str, preset: Preset, seed: int, folder: Path, train_options: dict[str, Any]
 ) -> dict[str, float]:
     """One run of a comparison, trained into `folder`; its row's metrics."""
+    # Hundreds of runs in one process: free the last one's models and compiled steps first
+    # (every XLA program holds memory maps, and the study ran out of them at about 180 runs).
+    keras.backend.clear_session()
     start = time.perf_counter()
     _, result = train(
         model,
