@@ -9,16 +9,33 @@ a grid's best cell is chosen); the test set is scored once, at the end. Writes O
 figures and tables into OUT/ (default: docs/regularization); the hand-written reading of the
 results lives in its own page (docs/regularization_reading.md), which a rerun leaves alone.
 
-usage: python examples/regularization_study.py [--quick] [--out OUT] [--data-dir MNIST_DIR]
+usage: python examples/regularization_study.py [--quick] [--resume] [--out OUT]
+           [--data-dir MNIST_DIR]
+
+--resume reads back every part that finished (its OUT/PART/results.json) instead of training
+it again, recomputes its statistics and tables with the code at hand, and redraws its plots
+(all but the weight magnitudes, which need the models).
 """
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
 
 from l2zoo.atomic import write_text
-from l2zoo.compare import compare, differences_table, diverged_lines, markdown_table, sweep
+from l2zoo.compare import (
+    DIFFERENCE_METRICS,
+    best_by_validation,
+    compare,
+    differences_table,
+    diverged_lines,
+    markdown_table,
+    summarize,
+    sweep,
+    write_outputs,
+)
+from l2zoo.stats import paired_differences
 
 PRESETS = ["none", "early_stopping", "l1", "l2", "elasticnet", "dropout", "adamw", "l2_dropout"]
 # name -> (train_size, label_noise, epochs)
@@ -70,9 +87,25 @@ def command(kind: str, args: list[str]) -> str:
     return f"l2zoo {kind} --model mlp " + " ".join(args)
 
 
-def regime_section(name, out, data_dir, seeds, presets, size, noise, epochs, quiet):
+def finished(folder, resume):
+    """With --resume, a part's results read back from its results.json (statistics, tables
+    and plots redone with this code), or None to train it."""
+    saved = folder / "results.json"
+    if not (resume and saved.is_file()):
+        return None
+    results = json.loads(saved.read_text())
+    results["summary"] = summarize(results["runs"])
+    results["best"] = best_by_validation(results["summary"])
+    results["differences"] = paired_differences(
+        results["runs"], results["baseline"], DIFFERENCE_METRICS
+    )
+    write_outputs(folder, results, {})
+    return results
+
+
+def regime_section(name, out, data_dir, seeds, presets, size, noise, epochs, quiet, resume):
     folder = out / name
-    results = compare(
+    results = finished(folder, resume) or compare(
         "mlp", presets, train_size=size, label_noise=noise, epochs=epochs, seeds=seeds,
         data_dir=data_dir, out_dir=folder, progress=quiet, baseline="none",
     )  # fmt: skip
@@ -99,11 +132,11 @@ def regime_section(name, out, data_dir, seeds, presets, size, noise, epochs, qui
     return lines, results
 
 
-def grid_section(name, out, data_dir, seeds, grid, regime, quiet):
+def grid_section(name, out, data_dir, seeds, grid, regime, quiet, resume):
     preset, overrides, params, values = grid
     size, noise, epochs = regime
     folder = out / name
-    results = sweep(
+    results = finished(folder, resume) or sweep(
         "mlp", params, values, preset, train_size=size, label_noise=noise, epochs=epochs,
         seeds=seeds, data_dir=data_dir, out_dir=folder, progress=quiet, **overrides,
     )  # fmt: skip
@@ -158,6 +191,7 @@ def where_it_does_not_help(regimes, measured):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small version, for CI")
+    parser.add_argument("--resume", action="store_true", help="read back the finished parts")
     parser.add_argument("--out", default="docs/regularization", help="the page is OUT.md")
     parser.add_argument("--data-dir", help="the MNIST IDX folder (else $L2ZOO_DATA_DIR/mnist)")
     args = parser.parse_args()
@@ -189,7 +223,16 @@ def main() -> None:
     for name, (size, noise, epochs) in regimes.items():
         print(f"regime {name}...", flush=True)
         lines, measured[name] = regime_section(
-            name, out, args.data_dir, seeds, presets, size, noise, epochs, lambda line: None
+            name,
+            out,
+            args.data_dir,
+            seeds,
+            presets,
+            size,
+            noise,
+            epochs,
+            lambda line: None,
+            args.resume,
         )
         page += lines
     page += ["## Learning rate and strength: Adam + L2, AdamW, SGD with momentum + L2", ""]
@@ -201,7 +244,9 @@ def main() -> None:
     ]
     for name, grid in grids.items():
         print(f"grid {name}...", flush=True)
-        page += grid_section(name, out, args.data_dir, seeds, grid, grid_regime, lambda line: None)
+        page += grid_section(
+            name, out, args.data_dir, seeds, grid, grid_regime, lambda line: None, args.resume
+        )
     page += where_it_does_not_help(regimes, measured)
     page += [f"The whole study took {(time.perf_counter() - start) / 60:.1f} minutes here.", ""]
     for folder in out.iterdir():  # the page needs tables and figures, not every model

@@ -363,7 +363,8 @@ def write_outputs(
     runs = [run for by_seed in results["curves"].values() for run in by_seed.values()]
     if runs and all(name in run for run in runs for name in MEMORIZATION):
         plots.memorization(results["curves"], out_dir / "memorization.png")
-    plots.weight_magnitudes(magnitudes, out_dir / "weight_magnitudes.png")
+    if magnitudes:  # none where every run diverged, or when only the records are at hand
+        plots.weight_magnitudes(magnitudes, out_dir / "weight_magnitudes.png")
     scored = [entry for entry in results["summary"] if entry["runs"]]  # not all diverged
     plots.generalization_gap(scored, out_dir / "generalization_gap.png")
     if results["differences"]:
