@@ -230,7 +230,7 @@ def differences(entries: Sequence[dict[str, Any]], path: Path) -> None:
         axes.set_title(f"{metric} - {own[0]['baseline']}{unit}", fontsize="medium")
         axes.tick_params(axis="x", labelrotation=30)
     figure.suptitle(
-        "Paired difference to the baseline: mean and 95% interval (unadjusted); coloured where "
+        "Paired difference to the baseline: mean and 95% interval (unadjusted)\ncoloured where "
         "significant after Holm's correction over the "
         f"{sum(e['p_value'] is not None for e in entries)} tested comparisons (green better, "
         "red worse, blue a gap)"
