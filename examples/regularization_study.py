@@ -248,7 +248,14 @@ def main() -> None:
             name, out, args.data_dir, seeds, grid, grid_regime, lambda line: None, args.resume
         )
     page += where_it_does_not_help(regimes, measured)
-    page += [f"The whole study took {(time.perf_counter() - start) / 60:.1f} minutes here.", ""]
+    minutes = (time.perf_counter() - start) / 60
+    if args.resume:
+        page += [
+            f"Assembled with --resume in {minutes:.1f} minutes, from parts trained before.",
+            "",
+        ]
+    else:
+        page += [f"The whole study took {minutes:.1f} minutes here.", ""]
     for folder in out.iterdir():  # the page needs tables and figures, not every model
         shutil.rmtree(folder / "runs", ignore_errors=True)
     write_text(out.with_suffix(".md"), "\n".join(page))
