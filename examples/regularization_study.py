@@ -25,17 +25,14 @@ from pathlib import Path
 
 from l2zoo.atomic import write_text
 from l2zoo.compare import (
-    DIFFERENCE_METRICS,
-    best_by_validation,
     compare,
     differences_table,
     diverged_lines,
     markdown_table,
-    summarize,
+    statistics,
     sweep,
     write_outputs,
 )
-from l2zoo.stats import paired_differences
 
 PRESETS = ["none", "early_stopping", "l1", "l2", "elasticnet", "dropout", "adamw", "l2_dropout"]
 # name -> (train_size, label_noise, epochs)
@@ -94,11 +91,7 @@ def finished(folder, resume):
     if not (resume and saved.is_file()):
         return None
     results = json.loads(saved.read_text())
-    results["summary"] = summarize(results["runs"])
-    results["best"] = best_by_validation(results["summary"])
-    results["differences"] = paired_differences(
-        results["runs"], results["baseline"], DIFFERENCE_METRICS
-    )
+    results.update(statistics(results["runs"], results["baseline"]))
     write_outputs(folder, results, {})
     return results
 

@@ -167,10 +167,8 @@ def _run_all(
         },
         "sweep": swept,
         "runs": rows,
-        "summary": summarize(rows),
-        "best": best_by_validation(summarize(rows)),
         "baseline": baseline,
-        "differences": paired_differences(rows, baseline, DIFFERENCE_METRICS),
+        **statistics(rows, baseline),
         "curves": curves,
     }
     if out_dir is not None:
@@ -248,6 +246,17 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 entry[f"{metric}_{key}"] = stats[key]
         summary.append(entry)
     return summary
+
+
+def statistics(rows: Sequence[dict[str, Any]], baseline: str) -> dict[str, Any]:
+    """The statistics of a comparison's rows: `summary`, the `best` setting (on validation)
+    and the paired `differences` to `baseline`."""
+    summary = summarize(rows)
+    return {
+        "summary": summary,
+        "best": best_by_validation(summary),
+        "differences": paired_differences(rows, baseline, DIFFERENCE_METRICS),
+    }
 
 
 def best_by_validation(summary: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

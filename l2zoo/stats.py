@@ -42,9 +42,10 @@ def t_test_p_value(values: Sequence[float]) -> float | None:
     from scipy.stats import t
 
     n = len(values)
-    if n < 2 or statistics.stdev(values) == 0:
+    std = statistics.stdev(values) if n > 1 else 0.0
+    if std == 0:
         return None
-    mean, std = statistics.fmean(values), statistics.stdev(values)
+    mean = statistics.fmean(values)
     return float(2 * t.sf(abs(mean) / (std / math.sqrt(n)), n - 1))
 
 

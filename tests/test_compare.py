@@ -126,6 +126,7 @@ def test_every_output_file_is_what_it_claims(comparison):
         assert image.std() > 10  # not blank: lines and bars on a white background
 
 
+@pytest.mark.slow  # several trainings
 def test_test_loss_is_the_cross_entropy_without_the_penalty(comparison, mnist):
     results, out = comparison
     measured = next(r for r in results["runs"] if (r["preset"], r["seed"]) == ("l2", 1))
@@ -140,6 +141,7 @@ def test_test_loss_is_the_cross_entropy_without_the_penalty(comparison, mnist):
     assert measured["penalty"] > 1e-3  # the penalty is real, and left out of the loss
 
 
+@pytest.mark.slow  # several trainings
 def test_a_diverged_run_is_a_result_and_the_comparison_finishes(tmp_path):
     unstable = load_preset("none").replace(name="unstable", learning_rate=1e30)
     results = compare(
@@ -204,6 +206,7 @@ def test_two_field_sweep_writes_a_heatmap_and_a_row_per_grid_point_and_seed(tmp_
     assert image.shape == (360, 450) and image.std() > 10
 
 
+@pytest.mark.slow  # several trainings
 def test_a_sweep_whose_top_strength_diverges_still_draws_its_plot(tmp_path):
     strengths = [1e-2, 1e30]
     results = sweep(
