@@ -39,7 +39,7 @@ _EXPORTS = {
     "sgd_weight_decay_to_l2": "l2zoo.regularization",
     "weight_sparsity": "l2zoo.regularization",
     "compile_model": "l2zoo.training",
-    "make_strategy": "l2zoo.placement",
+    "make_strategy": "l2zoo.backends.tensorflow",
     "train": "l2zoo.training",
     "evaluate": "l2zoo.runs",
     "load_model": "l2zoo.runs",

@@ -6,7 +6,6 @@ on one backend, or on several backends, each in a process of its own, rounds int
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import statistics
@@ -19,14 +18,16 @@ from typing import Any
 import keras
 import numpy as np
 
+from l2zoo import backends
+from l2zoo.backends import check_installed
 from l2zoo.data import load_arrays, load_dataset
-from l2zoo.defaults import BACKENDS, JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.presets import load_preset
 from l2zoo.training import (
     EpochTimer,
     build_for_run,
+    fit_arrays,
     fit_inputs,
-    jax_arrays,
     precision_policy,
     training_batches,
 )
@@ -87,11 +88,14 @@ def zoo_runner(
     **overrides: Any,
 ) -> Callable[[], float]:
     """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device (on
-    JAX: from NumPy arrays when the preset does not augment), for
+    JAX and torch: from NumPy arrays when the preset does not augment), for
     `epochs` epochs (the span of a 'cosine' schedule). `pipeline` feeds the tf.data pipeline
-    on JAX too; `precision` as `l2zoo.train` takes it."""
+    there too; `precision` as `l2zoo.train` takes it."""
     data = load_dataset("mnist", data_dir=data_dir, batch_size=batch_size, train_size=train_size)
     preset = load_preset(preset)
+    steps_per_execution = backends.current().steps_per_execution(
+        backends.place("default"), steps_per_execution
+    )
     with precision_policy(precision):
         net = build_for_run(
             model,
@@ -108,7 +112,7 @@ def zoo_runner(
     inputs = (
         {"x": training_batches(data, preset), "shuffle": False}
         if pipeline
-        else fit_inputs(data, preset, batch_size, None, jax_arrays(data))
+        else fit_inputs(data, preset, batch_size, None, fit_arrays(data))
     )
     return _epoch_runner(net, data.train_examples, inputs)
 
@@ -168,9 +172,8 @@ def bench(
         "variants": variants,
         "train_size": train_size,
     }
-    unknown = sorted(set(backends) - set(BACKENDS))
-    if unknown:
-        raise ValueError(f"unknown backends {unknown}; valid backends: {', '.join(BACKENDS)}")
+    for backend in backends:
+        check_installed(backend)
     servers = [_Server(backend, options) for backend in backends]
     try:
         if servers:
@@ -209,21 +212,12 @@ def _contenders(
             "mlp", "l2", data_dir, batch_size, train_size=train_size, units=128
         ),
     }
-    jax = keras.backend.backend() == "jax"
+    backend = backends.current()
     if variants:
-        for steps, jit in ((1, False), (STEPS_PER_EXECUTION, False)) if not jax else ():
-            contenders[f"l2zoo mlp 784-128-10 l2, steps_per_execution={steps} jit={jit}"] = (
-                zoo_runner("mlp", "l2", data_dir, batch_size, steps, jit, train_size, units=128)
+        for variant, options in backend.BENCH_VARIANTS.items():
+            contenders[f"l2zoo mlp 784-128-10 l2, {variant}"] = zoo_runner(
+                "mlp", "l2", data_dir, batch_size, train_size=train_size, units=128, **options
             )
-        if jax:  # what feeding JAX from tf.data costs (JAX without jit runs eagerly: no others)
-            contenders["l2zoo mlp 784-128-10 l2, tf.data input"] = zoo_runner(
-                "mlp", "l2", data_dir, batch_size, train_size=train_size, pipeline=True, units=128
-            )
-        else:
-            contenders["l2zoo mlp 784-128-10 l2, unrolled_steps=1"] = zoo_runner(
-                "mlp", "l2", data_dir, batch_size, train_size=train_size, unrolled_steps=1,
-                units=128,
-            )  # fmt: skip
     for model in models:
         for preset in presets:
             contenders[f"l2zoo {model} {preset}"] = zoo_runner(
@@ -239,15 +233,15 @@ def _contenders(
                     epochs=rounds + 1,
                     precision="mixed",
                 )
-            if variants and not jax:
-                contenders[f"l2zoo {model} {preset}, jit=False"] = zoo_runner(
+            for variant, options in backend.MODEL_VARIANTS.items() if variants else ():
+                contenders[f"l2zoo {model} {preset}, {variant}"] = zoo_runner(
                     model,
                     preset,
                     data_dir,
                     batch_size,
-                    jit_compile=False,
                     train_size=train_size,
                     epochs=rounds + 1,
+                    **options,
                 )
     return contenders
 
@@ -262,7 +256,7 @@ class _Server:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "KERAS_BACKEND": backend},
+            env=backends.environment(backend),
         )
         self.names = self._ask(json.dumps(options))
 
@@ -308,8 +302,8 @@ def _command_runner(command: str) -> Callable[[], float]:
 
 
 def faster_backends(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, float]]:
-    """(contender, faster backend, its speed over the other's) for every contender timed on
-    two backends."""
+    """(contender, fastest backend, its speed over the next fastest's) for every contender
+    timed on several backends."""
     speeds: dict[str, dict[str, float]] = {}
     for row in rows:
         found = re.fullmatch(r"(.*) \[(\w+)\]", row["contender"])
@@ -317,7 +311,7 @@ def faster_backends(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, floa
             speeds.setdefault(found[1], {})[found[2]] = row["samples_per_second"]
     verdicts = []
     for name, by_backend in speeds.items():
-        if len(by_backend) == 2:
-            (fast, a), (_, b) = sorted(by_backend.items(), key=lambda item: -item[1])
+        if len(by_backend) > 1:
+            (fast, a), (_, b), *_ = sorted(by_backend.items(), key=lambda item: -item[1])
             verdicts.append((name, fast, a / b))
     return verdicts

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from l2zoo import backends
 from l2zoo import commands as handlers
 from l2zoo.defaults import (
     BACKENDS,
@@ -416,7 +417,7 @@ def parser() -> argparse.ArgumentParser:
         "--backends",
         type=lambda text: text.split(","),
         default=[],
-        help="time every contender on each of these backends (tensorflow,jax), each in its "
+        help="time every contender on each of these backends (tensorflow,jax,torch), each in its "
         "own process, rounds interleaved",
     )
     bench.add_argument(
@@ -437,21 +438,6 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def use_backend(backend: str | None) -> None:
-    """Make `backend` Keras' backend; it must be chosen before Keras is first imported."""
-    if backend is None:
-        return
-    if "keras" in sys.modules:
-        import keras
-
-        if keras.backend.backend() != backend:
-            raise ValueError(
-                f"backend {backend!r} must be chosen before Keras is imported; this process "
-                f"already runs Keras on {keras.backend.backend()!r}"
-            )
-    os.environ["KERAS_BACKEND"] = backend
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script: exit status 2 on bad input (argparse's too), 1 when
     training diverges, every local worker of a search ended early or the reader of the
@@ -460,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with filtered_stderr():
         try:
-            use_backend(getattr(args, "backend", None))
+            backends.use(getattr(args, "backend", None))
             args.handler(args)
         except (ValueError, FileNotFoundError) as error:
             print(f"l2zoo: error: {error}", file=sys.stderr)

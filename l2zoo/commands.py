@@ -305,7 +305,7 @@ def bench_command(args: argparse.Namespace) -> None:
         )
     )
     for name, backend, ratio in faster_backends(rows):
-        print(f"{name}: {backend} is faster, {ratio:.2f}x")
+        print(f"{name}: {backend} is fastest, {ratio:.2f}x the next")
 
 
 def _worker_done() -> None:

@@ -19,4 +19,4 @@ VALIDATION_SPLIT = 0.1
 # The presets `compare` trains when none are named.
 COMPARED_PRESETS = ("none", "l1", "l2", "elasticnet", "l2_dropout_batchnorm")
 # Keras backends l2zoo trains on; TensorFlow is Keras' own default.
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")

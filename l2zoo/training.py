@@ -1,5 +1,5 @@
-"""Training: choose where to train (`l2zoo.placement`), build and compile there, `model.fit`,
-record. Runs on Keras' TensorFlow and JAX backends alike."""
+"""Training: choose where to train (`l2zoo.backends`), build and compile there, `model.fit`,
+record. Runs on Keras' TensorFlow, JAX and PyTorch backends alike."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from l2zoo import backends
+from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
-from l2zoo.keras_compat import is_multi_worker, multi_worker_fit, supported_steps_per_execution
 from l2zoo.models import build_model, check_model_arguments
-from l2zoo.placement import Placement, has_gpu, place
 from l2zoo.presets import Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
@@ -37,24 +36,11 @@ DATA_LOSS = "nll"
 
 
 def resolve_jit_compile(jit_compile: bool | str, replicas: int, model: keras.Model) -> bool:
-    """True or False. 'auto' is XLA with one replica (Keras turns it off under
-    tf.distribute), except, on a machine without a GPU, for a model with sliding
-    convolutions or dropout: XLA's CPU backend runs both slower than TensorFlow does. On
-    JAX, which always compiles with XLA, 'auto' is True (False would run eagerly)."""
+    """True or False; 'auto' as the backend answers it (`auto_jit_compile` in
+    `l2zoo.backends`: on TensorFlow XLA where it is faster, always on JAX, never on torch)."""
     if jit_compile != "auto":
         return bool(jit_compile)
-    if keras.backend.backend() == "jax":
-        return True
-    slow_on_cpu = any(
-        (
-            isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)
-            and tuple(layer.strides) != tuple(layer.kernel_size)
-        )
-        or isinstance(layer, keras.layers.Dropout)
-        or getattr(layer, "dropout", 0)  # MultiHeadAttention's dropout on attention weights
-        for layer in model.layers
-    )
-    return replicas == 1 and (has_gpu() or not slow_on_cpu)
+    return backends.current().auto_jit_compile(model, replicas)
 
 
 def compile_model(
@@ -230,18 +216,19 @@ def precision_policy(precision: str) -> Iterator[None]:
         yield
         return
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if has_gpu() else "mixed_bfloat16")
+    gpu = backends.current().has_gpu()
+    keras.config.set_dtype_policy("mixed_float16" if gpu else "mixed_bfloat16")
     try:
         yield
     finally:
         keras.config.set_dtype_policy(previous)
 
 
-def jax_arrays(data: Data) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
-    """On JAX, the in-memory splits scaled once as the pipeline would (`fit` and `evaluate`
-    take NumPy arrays; batches converted from tf.data each step cost JAX more than the
-    step); None on TensorFlow or for streamed data."""
-    if keras.backend.backend() != "jax" or not data.arrays:
+def fit_arrays(data: Data) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """Where the backend feeds `fit` NumPy arrays (JAX, torch), the in-memory splits scaled
+    once as the pipeline would; None on TensorFlow, which takes tf.data, or for streamed
+    data."""
+    if not backends.current().FEEDS_ARRAYS or not data.arrays:
         return None
     return {split: _scaled(*pair) for split, pair in data.arrays.items()}
 
@@ -249,7 +236,7 @@ def jax_arrays(data: Data) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
 def fit_inputs(
     data: Data, preset: Preset, global_batch: int, validation: Any, arrays: dict | None
 ) -> dict[str, Any]:
-    """`fit`'s data arguments: `arrays` (see `jax_arrays`) when given and the preset does not
+    """`fit`'s data arguments: `arrays` (see `fit_arrays`) when given and the preset does not
     augment (Keras slices and shuffles them itself), else the tf.data pipeline."""
     if arrays is not None and not preset.augments:
         x, y = arrays["train"]
@@ -276,7 +263,7 @@ def _evaluate(
     any under multi-worker training, is scored by `evaluate` instead, without the calibration
     error, which needs the probabilities in order."""
     in_memory = (arrays or data.arrays or {}).get(split)
-    if in_memory is not None and not (placement.strategy and is_multi_worker(placement.strategy)):
+    if in_memory is not None and not placement.multi_worker:
         x, y = in_memory if arrays is not None else _scaled(*in_memory)
         return classification_scores(net.predict(x, batch_size=global_batch, verbose=0), y)
     scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
@@ -353,7 +340,7 @@ def train(
     *,
     epochs: int = 5,
     batch_size: int = 64,
-    strategy: str | tf.distribute.Strategy = "auto",
+    strategy: Any = "auto",
     precision: str = "float32",
     run_dir: str | Path | None = None,
     data_dir: str | Path | None = None,
@@ -379,8 +366,8 @@ def train(
         epochs: passes over the training set.
         batch_size: examples per replica and step.
         strategy: a name of `make_strategy` (on JAX: 'mirrored', or 'auto' with several
-            GPUs, is Keras' DataParallel; anything else one device), or a tf.distribute
-            strategy.
+            GPUs, is Keras' DataParallel; anything else one device; on torch one device), or
+            a tf.distribute strategy.
         precision: 'float32', or 'mixed': Keras' mixed_float16 on a GPU, mixed_bfloat16
             on a CPU; variables, penalties and the softmax stay float32.
         run_dir: the run folder (see `l2zoo.runs`): an interrupted run started again with
@@ -419,8 +406,8 @@ def train(
     preset_fields, overrides = split_preset_fields(overrides)
     preset = load_preset(preset, **preset_fields)
     validation_split = _early_stopping_split(preset, validation_split, validate_every_epoch)
-    placement = place(strategy)
-    steps_per_execution = supported_steps_per_execution(placement.strategy, steps_per_execution)
+    placement = backends.place(strategy)
+    steps_per_execution = backends.current().steps_per_execution(placement, steps_per_execution)
     global_batch = batch_size * placement.replicas
     # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
     keras.utils.set_random_seed(seed)
@@ -485,10 +472,10 @@ def train(
         "steps_per_execution": steps_per_execution,
         "jit_compile": net.jit_compile,
         "seed": seed,
-        "backend": keras.backend.backend(),
+        "backend": backends.name(),
         "precision": precision,
         "keras": keras.__version__,
-        "tensorflow": tf.__version__,
+        **backends.current().versions(),
     }
     result = _record(net, preset, data.train_examples, work_dir, fitted, config)
     if work_dir is not None:
@@ -511,9 +498,7 @@ def _early_stopping_split(preset: Preset, split: float, validate_every_epoch: bo
 def _memorization(data: Data, global_batch: int, placement: Placement) -> Memorization | None:
     """The memorization callback under label noise (training set in memory), else None; none
     under multi-worker training either, where predictions do not come back in order."""
-    if data.true_train_labels is None or (
-        placement.strategy and is_multi_worker(placement.strategy)
-    ):
+    if data.true_train_labels is None or placement.multi_worker:
         return None
     x, given = _scaled(*data.arrays["train"])
     return Memorization(x, given, data.true_train_labels, global_batch)
@@ -563,9 +548,9 @@ def _fit(
     scored once, with the final weights."""
     timer = EpochTimer()
     start = time.perf_counter()
-    arrays = jax_arrays(data)
+    arrays = fit_arrays(data)
     inputs = fit_inputs(data, preset, global_batch, validation, arrays)
-    with placement.scope(), multi_worker_fit(net, placement.strategy):
+    with placement.scope(), backends.current().fit_scope(net, placement):
         # The timer first: its epoch ends before the memorization scores' predictions.
         history = net.fit(**inputs, epochs=epochs, callbacks=[timer, *callbacks], verbose=verbose)
         _check_finite(history.history.get("loss", []), done)
