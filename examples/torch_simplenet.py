@@ -4,14 +4,13 @@ with weight decay 1e-4, batch 64, average loss and test accuracy after every epo
 Under Keras' torch backend a Keras model is a torch.nn.Module, so a plain PyTorch loop trains
 it: `model.parameters()` are the torch parameters that torch's SGD updates.
 
-`l2zoo train --backend torch --model mlp --model-arg units=128, --preset l2_sgd --epochs 5
+`l2zoo train --backend torch --model mlp --model-arg units=128 --preset l2_sgd --epochs 5
 --batch-size 64` trains the same network in Keras' fit instead.
 torch's weight_decay also decays the biases, l2zoo's L2 only the kernels: a small difference.
 
 usage: python examples/torch_simplenet.py DATA_DIR [EPOCHS]   (EPOCHS: 5 by default)
 """
 
-import os
 import sys
 import time
 
@@ -19,19 +18,13 @@ EPOCHS = sys.argv[2] if len(sys.argv) == 3 else "5"
 if len(sys.argv) not in (2, 3) or not EPOCHS.isdigit() or int(EPOCHS) < 1:
     sys.exit(__doc__.strip())
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+import l2zoo  # noqa: E402  (light: Keras is not imported yet)
+
+l2zoo.use_backend("torch")  # before Keras is imported: a Keras model is then a torch.nn.Module
 
 import keras  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-import l2zoo  # noqa: E402
-
-if keras.backend.backend() != "torch":
-    sys.exit(
-        f"this example trains under Keras' torch backend, and KERAS_BACKEND asks for "
-        f"{keras.backend.backend()!r}: unset it or set it to torch"
-    )
 
 
 def loader(arrays, shuffle=False):

@@ -40,10 +40,11 @@ _EXPORTS = {
     "weight_sparsity": "l2zoo.regularization",
     "compile_model": "l2zoo.training",
     "make_strategy": "l2zoo.backends.tensorflow",
+    "use_backend": "l2zoo.backends",
     "train": "l2zoo.training",
-    "evaluate": "l2zoo.runs",
-    "load_model": "l2zoo.runs",
-    "predict": "l2zoo.runs",
+    "evaluate": "l2zoo.inference",
+    "load_model": "l2zoo.inference",
+    "predict": "l2zoo.inference",
 }
 
 __all__ = sorted(_EXPORTS)

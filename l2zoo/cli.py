@@ -446,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with filtered_stderr():
         try:
-            backends.use(getattr(args, "backend", None))
+            backends.use_backend(getattr(args, "backend", None))
             args.handler(args)
         except (ValueError, FileNotFoundError) as error:
             print(f"l2zoo: error: {error}", file=sys.stderr)

@@ -156,7 +156,7 @@ def validates_on_training_data(args: argparse.Namespace) -> bool:
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
-    from l2zoo.runs import evaluate
+    from l2zoo.inference import evaluate
 
     scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
     print(
@@ -176,7 +176,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
 
 
 def predict_command(args: argparse.Namespace) -> None:
-    from l2zoo.runs import predict
+    from l2zoo.inference import predict
 
     rows = predict(args.run, args.inputs)
     if args.csv:

@@ -20,9 +20,10 @@ from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.data import dataset_label
 from l2zoo.defaults import COMPARED_PRESETS, VALIDATION_SPLIT
+from l2zoo.inference import load_model
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
-from l2zoo.runs import check_output_dir, load_model, read_result
+from l2zoo.runs import check_output_dir, read_result
 from l2zoo.stats import interval, paired_differences
 from l2zoo.training import DATA_LOSS, TrainingDiverged, train
 

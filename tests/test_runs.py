@@ -15,7 +15,7 @@ from test_data import idx_bytes
 
 import l2zoo
 from l2zoo.cli import main
-from l2zoo.runs import read_inputs
+from l2zoo.inference import read_inputs
 
 L2ZOO = Path(sys.executable).parent / "l2zoo"
 REPO = Path(__file__).resolve().parents[1]

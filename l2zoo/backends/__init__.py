@@ -75,7 +75,7 @@ def place(strategy: Any = "auto") -> Placement:
     return current().place(strategy)
 
 
-def use(backend: str | None) -> None:
+def use_backend(backend: str | None) -> None:
     """Make `backend` Keras' backend for this process; it must be chosen before Keras is first
     imported. A backend whose package is not installed is refused, naming the extra."""
     if backend is None:
