@@ -10,9 +10,9 @@ import sys
 if len(sys.argv) != 3:
     sys.exit(__doc__.strip())
 
-from l2zoo.compare import compare, markdown_table
+import l2zoo
 
-results = compare(
+results = l2zoo.compare(
     "mlp",
     ["none", "l1", "l2", "elasticnet", "l2_dropout_batchnorm"],
     train_size=1000,
@@ -20,4 +20,4 @@ results = compare(
     data_dir=sys.argv[1],
     out_dir=sys.argv[2],
 )
-print(markdown_table(results["summary"]))
+print(l2zoo.markdown_table(results["summary"]))

@@ -23,8 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-from l2zoo.atomic import write_text
-from l2zoo.compare import (
+from l2zoo import (
     compare,
     differences_table,
     diverged_lines,
@@ -251,7 +250,10 @@ def main() -> None:
         page += [f"The whole study took {minutes:.1f} minutes here.", ""]
     for folder in out.iterdir():  # the page needs tables and figures, not every model
         shutil.rmtree(folder / "runs", ignore_errors=True)
-    write_text(out.with_suffix(".md"), "\n".join(page))
+    # Written beside the page, then moved over it: a failed write leaves the old page whole.
+    partial = out.with_suffix(".md.partial")
+    partial.write_text("\n".join(page))
+    partial.replace(out.with_suffix(".md"))
     print(f"page: {out.with_suffix('.md')}")
 
 

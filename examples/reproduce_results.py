@@ -14,8 +14,7 @@ interrupted run resumes.
 import argparse
 import statistics
 
-from l2zoo.presets import preset_fields
-from l2zoo.training import epoch_line, train
+from l2zoo import epoch_line, preset_fields, train
 
 FIELDS = preset_fields()
 

@@ -13,7 +13,6 @@ if len(sys.argv) != 2:
     sys.exit(__doc__.strip())
 
 import l2zoo
-from l2zoo.training import epoch_line
 
 assert l2zoo.load_preset("l2_sgd").l2 == l2zoo.sgd_weight_decay_to_l2(1e-4)
 model, result = l2zoo.train(
@@ -24,7 +23,7 @@ model, result = l2zoo.train(
     epochs=5,
     batch_size=64,
     verbose=0,
-    callbacks=[epoch_line()],
+    callbacks=[l2zoo.epoch_line()],
 )
 print(
     f"{result['samples_per_second']:.0f} samples/s; test accuracy {result['test']['accuracy']:.2%}"

@@ -10,9 +10,9 @@ import sys
 if len(sys.argv) != 3:
     sys.exit(__doc__.strip())
 
-from l2zoo.tune import tune
+import l2zoo
 
-result = tune(
+result = l2zoo.tune(
     "mlp",
     "l2",
     {"l2": (1e-6, 1e-1, "log")},

@@ -207,7 +207,7 @@ def _search_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
-    from l2zoo.compare import report
+    from l2zoo.comparison import report
 
     results = run(
         args.model,
@@ -227,14 +227,14 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
 
 def compare_command(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
-    from l2zoo.compare import compare
+    from l2zoo.comparison import compare
 
     _comparison(args, compare, args.presets)
 
 
 def sweep_command(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
-    from l2zoo.compare import sweep
+    from l2zoo.comparison import sweep
 
     params = args.param or ["l2"]
     if len(params) != len(args.values):
@@ -250,7 +250,7 @@ def sweep_command(args: argparse.Namespace) -> None:
 
 def tune_command(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
-    from l2zoo.tune import tune
+    from l2zoo.tuning import tune
 
     result = tune(
         args.model,

@@ -6,8 +6,8 @@
     RUN/result.json    the result record, written last
     RUN/backup/        Keras' BackupAndRestore state while the run is unfinished
 
-Every file is written atomically. `load_model`, `evaluate` and `predict` take a run folder or
-a `.keras` file.
+Every file is written atomically. Training writes here (`l2zoo.training`); `l2zoo.inference`
+reads a run back (`load_model`, `evaluate`, `predict`).
 """
 
 from __future__ import annotations
@@ -15,16 +15,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from l2zoo.atomic import write_csv, write_json, write_text, write_with
-from l2zoo.presets import Preset, load_preset
-from l2zoo.scores import classification_scores
-from l2zoo.sources import IMAGE_SUFFIXES, has_idx_files, read_idx
+from l2zoo.presets import Preset
 
 if TYPE_CHECKING:  # Keras loads where a model does, so that checking a folder stays quick
     import keras
@@ -93,7 +88,8 @@ def write_run(
     write_json(work_dir / RESULT_FILE, result)
 
 
-def _model_file(path: str | Path) -> Path:
+def model_file(path: str | Path) -> Path:
+    """The `.keras` file of a run folder, or `path` itself; a readable error if there is none."""
     path = Path(path)
     file = path / MODEL_FILE if path.is_dir() else path
     if not path.exists():
@@ -105,171 +101,5 @@ def _model_file(path: str | Path) -> Path:
 
 def read_result(path: str | Path) -> dict[str, Any]:
     """The result record beside a model (empty for a bare .keras file)."""
-    file = _model_file(path).parent / RESULT_FILE
+    file = model_file(path).parent / RESULT_FILE
     return json.loads(file.read_text()) if file.is_file() else {}
-
-
-def load_model(path: str | Path) -> keras.Model:
-    """A saved zoo model from a run folder or a `.keras` file, compiled with its preset.
-
-    The preset is `preset.toml` beside the model; compiling with a fresh optimizer restores
-    the weight-decay exclusions, which Keras does not save. A `.keras` file without a preset
-    beside it is loaded as Keras saved it.
-    """
-    import keras
-
-    import l2zoo.elastic  # noqa: F401  (registers the custom layers for loading)
-    import l2zoo.models.transformer  # noqa: F401
-    from l2zoo.training import compile_model, resolve_jit_compile
-
-    file = _model_file(path)
-    preset_file = file.parent / PRESET_FILE
-    try:
-        model = keras.saving.load_model(file, compile=not preset_file.is_file())
-    except (ValueError, OSError) as error:
-        raise ValueError(f"{file} is not a Keras model file (.keras): {error}") from None
-    if preset_file.is_file():
-        steps = read_result(path).get("config", {}).get("optimizer_steps") or 1
-        compile_model(
-            model,
-            load_preset(preset_file),
-            jit_compile=resolve_jit_compile("auto", 1, model),
-            decay_steps=steps,
-        )
-    return model
-
-
-def evaluate(
-    path: str | Path,
-    dataset: str | Path | None = None,
-    *,
-    data_dir: str | Path | None = None,
-    batch_size: int = 256,
-    out_dir: str | Path | None = None,
-) -> dict[str, Any]:
-    """Loss (the cross-entropy, without the penalty), accuracy, calibration error (ece),
-    per-class accuracy and confusion matrix of a saved model on a test set.
-
-    `dataset` defaults to the one the run trained on (from its folder where it was). Writes
-    evaluation.json and confusion_matrix.png into `out_dir` (default: beside the model).
-    """
-    from l2zoo import plots
-    from l2zoo.data import load_dataset
-
-    result = read_result(path)
-    config = result.get("config", {})
-    if dataset is None:
-        dataset = config.get("dataset")
-        if dataset in (None, "arrays"):
-            raise ValueError(f"{path} does not say which dataset it was trained on; name one")
-        origin = Path(config.get("data_source", ""))
-        if data_dir is None and has_idx_files(origin):
-            data_dir = origin
-    out = check_output_dir(out_dir or _model_file(path).parent, "output folder")
-    model = load_model(path)
-    data = load_dataset(dataset, data_dir=data_dir, batch_size=batch_size)
-    if data.test is None:
-        raise ValueError(f"dataset {dataset!r} has no test split to evaluate on")
-    if tuple(model.input_shape[1:]) != data.input_shape or model.output_shape[-1] != (
-        data.num_classes
-    ):
-        raise ValueError(
-            f"the model takes {model.input_shape[1:]} and tells {model.output_shape[-1]} "
-            f"classes, but {dataset!r} has {data.input_shape} and {data.num_classes}"
-        )
-    labels = np.concatenate([y for _, y in data.test.as_numpy_iterator()])
-    probabilities = model.predict(data.test, verbose=0)
-    scores = classification_scores(probabilities, labels)
-    predicted = np.argmax(probabilities, axis=-1)
-    confusion = np.zeros((data.num_classes, data.num_classes), int)
-    np.add.at(confusion, (labels, predicted), 1)
-    counts = confusion.sum(axis=1)
-    evaluation = {
-        "model": str(_model_file(path)),
-        "dataset": str(dataset),
-        "data_source": data.source,
-        "examples": int(len(labels)),
-        **scores,
-        "per_class_accuracy": [
-            float(confusion[c, c] / counts[c]) if counts[c] else None
-            for c in range(data.num_classes)
-        ],
-        "confusion_matrix": confusion.tolist(),
-    }
-    write_json(out / "evaluation.json", evaluation)
-    plots.confusion_matrix(confusion, out / "confusion_matrix.png")
-    return evaluation
-
-
-def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int]) -> tuple[list, np.ndarray]:
-    """(names, a float32 batch in the model's input shape) from IDX, .npy, .npz and image files.
-
-    uint8 values are scaled to [0, 1]; images are resized and converted to the model's channels.
-    """
-    shape = tuple(input_shape)
-    names, batches = [], []
-    for path in map(Path, paths):
-        if not path.is_file():
-            state = "is not a file" if path.exists() else "does not exist"
-            raise FileNotFoundError(f"input {path} {state}")
-        suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
-            array = _read_image(path, shape)
-        elif suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as file:
-                key = next((k for k in ("x_test", "x") if k in file), None)
-                if key is None and len(file.files) != 1:
-                    raise ValueError(
-                        f"{path}: expected an array named x_test or x, or a single array; "
-                        f"found {', '.join(file.files)}"
-                    )
-                array = file[key or file.files[0]]
-        else:
-            array = read_idx(path)
-        array = _fit_shape(array, shape, path)
-        if array.dtype == np.uint8:
-            array = array / np.float32(255)
-        batches.append(array.astype("float32"))
-        names += [str(path)] if len(array) == 1 else [f"{path}[{i}]" for i in range(len(array))]
-    return names, np.concatenate(batches)
-
-
-def _read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    import keras
-
-    channels = {1: "grayscale", 3: "rgb", 4: "rgba"}
-    if len(shape) != 3 or shape[-1] not in channels:
-        raise ValueError(
-            f"{path}: the model takes inputs of shape {shape}, not images (height, width, "
-            "1, 3 or 4 channels)"
-        )
-    image = keras.utils.load_img(path, color_mode=channels[shape[-1]], target_size=shape[:2])
-    return keras.utils.img_to_array(image, dtype="uint8")
-
-
-def _fit_shape(array: np.ndarray, shape: tuple[int, ...], path: Path) -> np.ndarray:
-    """`array` as a batch of `shape`: one example or several, a missing gray channel added."""
-    gray = shape[-1] == 1 and len(shape) > 1
-    if array.shape == shape or (gray and array.shape == shape[:-1]):
-        array = array[None]
-    if gray and array.shape[1:] == shape[:-1]:
-        array = array[..., None]
-    if array.shape[1:] != shape or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(
-            f"{path}: an input of shape {array.shape} and dtype {array.dtype} does not fit the "
-            f"model, which takes numbers of shape {shape} (one example, or a batch of them)"
-        )
-    return array
-
-
-def predict(path: str | Path, inputs: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Class and probability per input (see `read_inputs`) under a saved model."""
-    model = load_model(path)
-    names, batch = read_inputs(inputs, model.input_shape[1:])
-    probabilities = model.predict(batch, verbose=0)
-    return [
-        {"input": name, "class": int(np.argmax(p)), "probability": float(np.max(p))}
-        for name, p in zip(names, probabilities, strict=True)
-    ]

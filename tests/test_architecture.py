@@ -87,3 +87,27 @@ def test_only_the_backends_folder_asks_which_backend_runs():
         if asks.search(line)
     ]
     assert offenders == []
+
+
+def test_every_public_name_resolves_and_none_hides_a_submodule():
+    import pkgutil
+
+    import l2zoo
+
+    submodules = {info.name for info in pkgutil.iter_modules(l2zoo.__path__)}
+    assert {"training", "comparison", "tuning", "inference", "runs"} <= submodules
+    assert not set(l2zoo.__all__) & submodules
+    for name in l2zoo.__all__:
+        assert getattr(l2zoo, name) is not None, name
+    assert callable(l2zoo.compare) and callable(l2zoo.tune) and callable(l2zoo.epoch_line)
+
+
+def test_examples_use_public_names_only():
+    """An example imports `l2zoo` or names from it, never from its modules."""
+    private = [
+        f"{path.name}: {line.strip()}"
+        for path in (REPO / "examples").glob("*.py")
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from|import) l2zoo\.", line)
+    ]
+    assert private == []

@@ -3,7 +3,7 @@ beat `none` with a paired 95% interval above zero, significant after Holm's corr
 
 import pytest
 
-from l2zoo.compare import compare
+from l2zoo.comparison import compare
 
 pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
 

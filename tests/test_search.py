@@ -127,22 +127,22 @@ def test_a_sweep_started_again_repeats_no_run_and_another_search_starts_afresh(
 ):
     import numpy as np
 
-    from l2zoo import compare as compare_module
+    from l2zoo import comparison
 
     rng = np.random.default_rng(0)
     x = rng.random((200, 6)).astype("float32")
     y = (x[:, 0] > x[:, 1]).astype(int)
     data = (x[:150], y[:150], x[150:], y[150:])
     options = {"epochs": 1, "batch_size": 25, "units": (8,), "out_dir": tmp_path, "progress": str}
-    first = compare_module.sweep("mlp", "l2", [0.0, 1e-2], "l2", data, **options)
+    first = comparison.sweep("mlp", "l2", [0.0, 1e-2], "l2", data, **options)
     runs = []
-    real = compare_module._run_one
+    real = comparison._run_one
     monkeypatch.setattr(
-        compare_module, "_run_one", lambda *args: runs.append(args[1].l2) or real(*args)
+        comparison, "_run_one", lambda *args: runs.append(args[1].l2) or real(*args)
     )
-    again = compare_module.sweep("mlp", "l2", [0.0, 1e-2], "l2", data, **options)
+    again = comparison.sweep("mlp", "l2", [0.0, 1e-2], "l2", data, **options)
     assert runs == [] and again["runs"] == first["runs"]  # resumed: nothing left to run
-    compare_module.sweep("mlp", "l2", [0.0, 1e-3], "l2", data, **options)
+    comparison.sweep("mlp", "l2", [0.0, 1e-3], "l2", data, **options)
     assert runs == [0.0, 1e-3]  # another search: both of its runs
 
 

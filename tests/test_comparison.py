@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import l2zoo
-from l2zoo.compare import METRICS, compare, sweep
+from l2zoo.comparison import METRICS, compare, sweep
 from l2zoo.presets import load_preset
 from l2zoo.stats import holm
 

@@ -6,9 +6,8 @@ import csv
 import numpy as np
 import pytest
 
-from l2zoo import load_preset
-from l2zoo import tune as tune_module
-from l2zoo.tune import cross_validate, stratified_folds, tune
+from l2zoo import load_preset, tuning
+from l2zoo.tuning import cross_validate, stratified_folds, tune
 
 FAST = {"epochs": 20, "batch_size": 20, "units": (32,), "learning_rate": 1e-2, "jit_compile": False}
 
@@ -51,13 +50,13 @@ def test_three_fold_search_trains_three_models_per_trial_on_disjoint_folds(tmp_p
     x, y = wide_problem(90)
     x_test = np.full((30, 300), 99.0, "float32")  # recognizable: must not appear in selection
     calls = []
-    real_train = tune_module.train
+    real_train = tuning.train
 
     def recording_train(model, preset, dataset, **options):
         calls.append(dataset)
         return real_train(model, preset, dataset, **options)
 
-    monkeypatch.setattr(tune_module, "train", recording_train)
+    monkeypatch.setattr(tuning, "train", recording_train)
     result = tune(
         "mlp",
         "l2",
@@ -91,11 +90,11 @@ def test_best_preset_file_loads_and_a_resumed_search_repeats_no_trial(tmp_path, 
     tune("mlp", "l2", {"l2": (1e-5, 1e-1, "log")}, "random", trials=2, **options)
     best = load_preset(tmp_path / "best.toml")
     assert best.regularizer_kind == "l2" and 1e-5 <= best.l2 <= 1e-1
-    assert tune_module.load_preset(best).to_dict()["l2"] == best.l2
+    assert tuning.load_preset(best).to_dict()["l2"] == best.l2
     runs = []
-    real = tune_module.cross_validate
+    real = tuning.cross_validate
     monkeypatch.setattr(
-        tune_module,
+        tuning,
         "cross_validate",
         lambda *args, **kwargs: runs.append(1) or real(*args, **kwargs),
     )
