@@ -54,6 +54,7 @@ def _epoch_runner(
         epochs_done += 1
         return examples / timer.seconds[-1]
 
+    one_epoch.model = model  # what it trains, to look at
     return one_epoch
 
 

@@ -118,12 +118,17 @@ def add_training_options(command: argparse.ArgumentParser, single_run: bool = Tr
     """Options shared by the commands that train: model, data, preset overrides, schedule.
 
     `single_run` adds --preset and --seed (compare and sweep take several instead)."""
-    command.add_argument("--model", default="mlp", choices=list_models(), help="model family")
+    command.add_argument(
+        "--model",
+        default="mlp",
+        choices=list_models(),
+        help="a model family or a named variant (`l2zoo models` lists them)",
+    )
     if single_run:
         command.add_argument(
             "--preset",
-            default="l2",
-            help=f"a shipped preset ({', '.join(list_presets())}) or a .toml path",
+            help=f"a shipped preset ({', '.join(list_presets())}) or a .toml path (default: "
+            "the variant's own, for a family l2)",
         )
     add_data_options(command)
     command.add_argument(
@@ -222,7 +227,7 @@ def parser() -> argparse.ArgumentParser:
         "--family", choices=list_models(), help="only the presets that suit this family"
     )
     presets.set_defaults(handler=handlers.presets_command)
-    commands.add_parser("models", help="list the model families").set_defaults(
+    commands.add_parser("models", help="list the model families and named variants").set_defaults(
         handler=handlers.models_command
     )
     train = commands.add_parser(

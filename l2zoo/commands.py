@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from l2zoo.checks import early_stopping_split
-from l2zoo.models import list_models
+from l2zoo.models import default_preset, list_models, suits, variant
 from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir
 
@@ -45,7 +45,9 @@ PRESET_COLUMNS = (
 def preset_rows(family: str | None = None) -> list[list[str]]:
     """One row of PRESET_COLUMNS per shipped preset (that suits `family`, if given)."""
     rows = []
-    for name in list_presets(family):
+    for name in list_presets():
+        if family is not None and not suits(name, family):
+            continue
         p = load_preset(name)
         augment = (
             ("shift", p.translate),
@@ -102,13 +104,23 @@ def presets_command(args: argparse.Namespace) -> None:
 
 
 def models_command(args: argparse.Namespace) -> None:
-    print("\n".join(list_models()))
+    """The families and named variants, each with its family, preset and description."""
+    rows = []
+    for name in list_models():
+        chosen = variant(name)
+        preset, changes = default_preset(name)
+        changed = ", ".join(f"{key}={value}" for key, value in changes.items())
+        sizes = ", ".join(f"{key}={value}" for key, value in chosen.sizes.items())
+        preset_text = f"{preset} ({changed})" if changed else preset
+        rows.append([name, chosen.family, preset_text, sizes or "-", chosen.description])
+    print(format_table(("model", "family", "preset", "sizes", "description"), rows))
 
 
 def train_command(args: argparse.Namespace) -> None:
     from l2zoo.runs import default_run_dir
 
-    run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, Path(args.preset).stem))
+    preset = Path(args.preset or default_preset(args.model)[0]).stem
+    run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset))
     # Before TensorFlow loads: a bad preset or override fails in a blink.
     validation = "Validation" if validates_on_training_data(args) else "Test"
     from l2zoo.training import epoch_line, train
@@ -151,7 +163,8 @@ def validates_on_training_data(args: argparse.Namespace) -> bool:
     """Whether `train` validates on a split of the training set: one is given, or the
     preset stops early (which carves one)."""
     fields, _ = split_preset_fields(training_overrides(args))
-    patience = load_preset(args.preset, **fields).early_stopping
+    preset, changes = (args.preset, {}) if args.preset else default_preset(args.model)
+    patience = load_preset(preset, **{**changes, **fields}).early_stopping
     return bool(early_stopping_split(patience, args.validation_split, args.validate_every_epoch))
 
 

@@ -1,6 +1,8 @@
 """Default settings of training and comparison, in a module light enough for `l2zoo --help`
 (it imports neither Keras nor TensorFlow)."""
 
+# The preset `train` uses when none is given, for a family (a named variant brings its own).
+DEFAULT_PRESET = "l2"
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 # Measured on a 2-core CPU with `l2zoo bench --variants` (docs/speed.md): many steps per
 # tf.function call and XLA train the seed MLP 2.3-2.7x faster than a default `fit` (2.0x

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-import warnings
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -380,27 +379,10 @@ def _shipped() -> dict[str, Any]:
     }
 
 
-# Recommended presets tuned for one family; every other preset suits any family.
-FAMILY_PRESETS = {"mlp_best": "mlp", "cnn_best": "cnn", "transformer_best": "transformer"}
-
-
-def list_presets(family: str | None = None) -> list[str]:
-    """Names of the presets shipped with l2zoo; with `family`, those that suit it (the
-    general ones and the family's own recommended preset)."""
-    return sorted(
-        name for name in _shipped() if family is None or FAMILY_PRESETS.get(name, family) == family
-    )
-
-
-def check_family(preset: Preset, family: str) -> None:
-    """Warn when a family's recommended preset is given to another family."""
-    owner = FAMILY_PRESETS.get(preset.name)
-    if owner is not None and owner != family:
-        warnings.warn(
-            f"preset {preset.name!r} was tuned for the {owner} family, not for {family}; "
-            f"presets for {family}: {', '.join(list_presets(family))}",
-            stacklevel=3,
-        )
+def list_presets() -> list[str]:
+    """Names of the presets shipped with l2zoo (`l2zoo.models.suits` says which suit a
+    family: all but another family's recommended one)."""
+    return sorted(_shipped())
 
 
 def load_preset(name_or_path: str | Path | Preset, **overrides: Any) -> Preset:

@@ -176,6 +176,15 @@ def _reachable(host: tuple[str, int] = DOWNLOAD_HOST, timeout: float = 3.0) -> b
         return False
 
 
+def _would_download(builder: Any) -> bool:
+    """Whether preparing `builder` downloads: not once it is prepared, nor under
+    `tfds.testing.mock_data`, whose stand-in for `download_and_prepare` fetches nothing."""
+    prepare = type(builder).download_and_prepare
+    return not builder.is_prepared() and not prepare.__module__.startswith(
+        "tensorflow_datasets.testing"
+    )
+
+
 def _tfds_builder(name: str, data_dir: str | Path | None) -> Any:
     import tensorflow_datasets as tfds
 
@@ -449,7 +458,7 @@ def open_source(name: str | Path, data_dir: str | Path | None = None) -> Source:
     if name in BUILTIN:
         return _builtin_source(name, data_dir)
     builder = _tfds_builder(name, data_dir)
-    if not (builder.is_prepared() or _reachable()):
+    if _would_download(builder) and not _reachable():
         raise FileNotFoundError(
             f"dataset {name!r} is not prepared in tensorflow-datasets' data folder "
             f"({builder.data_dir}) and {DOWNLOAD_HOST[0]} is unreachable, so it cannot be "

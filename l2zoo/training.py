@@ -19,7 +19,7 @@ from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
-from l2zoo.models import build_model, check_model_arguments
+from l2zoo.models import build_model, check_model_arguments, default_preset
 from l2zoo.presets import Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
@@ -335,7 +335,7 @@ def _check_finite(losses: Sequence[float], first_epoch: int) -> None:
 
 def train(
     model: str = "mlp",
-    preset: str | Path | Preset = "l2",
+    preset: str | Path | Preset | None = None,
     dataset: str | Path | Sequence[np.ndarray] = "mnist",
     *,
     epochs: int = 5,
@@ -360,8 +360,9 @@ def train(
     """Train a zoo model with `model.fit` under a strategy; returns (model, result record).
 
     Args:
-        model: a family of `list_models()`.
-        preset: a preset name, a .toml path or a `Preset`.
+        model: a family or a named variant of `list_models()`.
+        preset: a preset name, a .toml path or a `Preset`; by default the variant's own
+            (with its changed fields), for a family 'l2'.
         dataset: a name or path that `load_dataset` takes, (x, y) or (x, y, x_test, y_test).
         epochs: passes over the training set.
         batch_size: examples per replica and step.
@@ -404,6 +405,9 @@ def train(
     _check_run_options(tensorboard, run_dir, precision)
     check_model_arguments(model, overrides)
     preset_fields, overrides = split_preset_fields(overrides)
+    if preset is None:
+        preset, changes = default_preset(model)
+        preset_fields = {**changes, **preset_fields}
     preset = load_preset(preset, **preset_fields)
     validation_split = _early_stopping_split(preset, validation_split, validate_every_epoch)
     placement = backends.place(strategy)

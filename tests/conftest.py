@@ -11,11 +11,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_python(code, *args, cwd, env=None, timeout=420):
-    """Run `code` in a fresh interpreter from `cwd` (so the installed l2zoo is imported), with
-    `env` added to the environment (a Keras backend, TF_CONFIG, XLA flags)."""
+def run(*argv, cwd=None, env=None, timeout=420):
+    """`python *argv` in a fresh interpreter (`-c CODE ARGS`, `-m l2zoo ...` or a script), from
+    `cwd` (a temporary folder: the installed l2zoo is imported), with `env` added to the
+    environment (a Keras backend, TF_CONFIG, XLA flags)."""
+    argv = [str(arg) for arg in argv]
+    if argv[:1] == ["-c"]:
+        argv[1] = textwrap.dedent(argv[1])
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        [sys.executable, *argv],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,

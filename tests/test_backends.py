@@ -1,14 +1,16 @@
-"""Keras' JAX backend: every family trains with exact penalties, DataParallel agrees with one
-device, models cross backends, mixed precision keeps the penalty in float32. (A killed run
-resumes on both backends: tests/test_training.py.)"""
+"""Keras' JAX and PyTorch backends: every family trains with exact penalties, DataParallel
+agrees with one device, models cross backends, mixed precision keeps the penalty in float32, a
+PyTorch loop around a zoo model learns as `l2zoo train` does. (A killed run resumes on every
+backend: tests/test_training.py.)"""
 
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import REPO, run
 
 pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
 
@@ -48,9 +50,10 @@ def report(run) -> dict:
     return json.loads(line.removeprefix("REPORT "))
 
 
-def test_every_family_trains_on_jax_with_the_hand_computed_penalty(tmp_path):
-    found = report(run_python(PENALTIES, "float32", cwd=tmp_path, env={"KERAS_BACKEND": "jax"}))
-    assert found["backend"] == "jax"
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_family_trains_with_the_hand_computed_penalty(backend, tmp_path):
+    found = report(run("-c", PENALTIES, "float32", cwd=tmp_path, env={"KERAS_BACKEND": backend}))
+    assert found["backend"] == backend
     for family in ("mlp", "cnn", "transformer"):
         entry = found[family]
         assert entry["penalty"] == pytest.approx(entry["hand"], rel=1e-5), family
@@ -58,11 +61,11 @@ def test_every_family_trains_on_jax_with_the_hand_computed_penalty(tmp_path):
     assert found["mlp"]["loss"][1] < found["mlp"]["loss"][0]
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_mixed_precision_keeps_variables_and_penalty_in_float32_and_the_mlp_learns(
     backend, tmp_path
 ):
-    found = report(run_python(PENALTIES, "mixed", cwd=tmp_path, env={"KERAS_BACKEND": backend}))
+    found = report(run("-c", PENALTIES, "mixed", cwd=tmp_path, env={"KERAS_BACKEND": backend}))
     assert found["backend"] == backend
     for family in ("mlp", "cnn", "transformer"):
         entry = found[family]
@@ -95,8 +98,8 @@ for name, batch in (("default", 64), ("mirrored", 32)):  # the same global batch
 
 def test_data_parallel_over_two_host_devices_matches_one_device(tmp_path):
     env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    run = run_python(DATA_PARALLEL, cwd=tmp_path, env=env)
-    assert run.returncode == 0, run.stderr[-3000:]
+    done = run("-c", DATA_PARALLEL, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
     one, two = np.load(tmp_path / "default.npz"), np.load(tmp_path / "mirrored.npz")
     for key in one.files:
         np.testing.assert_allclose(two[key], one[key], atol=1e-5, err_msg=key)
@@ -120,25 +123,26 @@ np.save(f"{sys.argv[3]}-{keras.backend.backend()}.npy", model.predict(x[:16], ve
 
 
 @pytest.mark.parametrize(
-    ("trained_on", "loaded_on"), [("jax", "tensorflow"), ("tensorflow", "jax")]
+    ("trained_on", "loaded_on"), [("tensorflow", "jax"), ("jax", "torch"), ("torch", "tensorflow")]
 )
 def test_a_model_saved_on_one_backend_predicts_the_same_on_the_other(
     trained_on, loaded_on, tmp_path
 ):
     run_dir = tmp_path / "run"
     for step, backend in (("train", trained_on), ("load", loaded_on)):
-        run = run_python(CROSS, step, "cnn", run_dir, cwd=tmp_path, env={"KERAS_BACKEND": backend})
-        assert run.returncode == 0, run.stderr[-3000:]
+        done = run("-c", CROSS, step, "cnn", run_dir, cwd=tmp_path, env={"KERAS_BACKEND": backend})
+        assert done.returncode == 0, done.stderr[-3000:]
     here, there = (np.load(f"{run_dir}-{backend}.npy") for backend in (trained_on, loaded_on))
     assert here.shape == (16, 2)
     np.testing.assert_allclose(there, here, atol=1e-5)
 
 
-def test_cli_trains_on_jax_and_its_result_names_the_backend(tmp_path, mnist_dir):
+@pytest.mark.parametrize(("backend", "model"), [("jax", "mlp"), ("torch", "cnn")])
+def test_cli_trains_on_a_backend_and_its_result_names_it(backend, model, tmp_path, mnist_dir):
     done = subprocess.run(
         [
-            sys.executable, "-m", "l2zoo", "train", "--backend", "jax", "--model", "mlp",
-            "--model-arg", "units=32,", "--epochs", "1", "--train-size", "1000",
+            sys.executable, "-m", "l2zoo", "train", "--backend", backend, "--model", model,
+            "--epochs", "1", "--train-size", "1000",
             "--data-dir", str(mnist_dir), "--run-dir", str(tmp_path / "run"),
         ],
         capture_output=True,
@@ -148,7 +152,7 @@ def test_cli_trains_on_jax_and_its_result_names_the_backend(tmp_path, mnist_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "test accuracy" in done.stdout and done.stderr == ""
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["config"]["backend"] == "jax" and result["test"]["accuracy"] > 0.3  # 10 classes
+    assert result["config"]["backend"] == backend and result["test"]["accuracy"] > 0.3  # 10 classes
 
 
 def test_backend_chosen_after_keras_is_imported_is_refused(capsys):
@@ -192,11 +196,51 @@ print("REPORT " + json.dumps({
 """
 
 
-def test_on_jax_decay_skips_all_but_kernels_cosine_ends_at_zero_and_fit_ends_on_the_average(
-    tmp_path,
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_decay_skips_all_but_kernels_cosine_ends_at_zero_and_fit_ends_on_the_average(
+    backend, tmp_path
 ):
-    found = report(run_python(PROMISES, cwd=tmp_path, env={"KERAS_BACKEND": "jax"}))
-    assert found["backend"] == "jax" and found["steps"] == 16
+    found = report(run("-c", PROMISES, cwd=tmp_path, env={"KERAS_BACKEND": backend}))
+    assert found["backend"] == backend and found["steps"] == 16
     assert found["decayed"] == ["kernel"]  # not biases, nor batch norm's gamma and beta
     assert found["learning_rate"] == pytest.approx(0.0, abs=1e-9)
     assert found["ema_error"] < 1e-5
+
+
+def test_a_backend_whose_package_is_missing_is_refused_naming_the_extra(monkeypatch, capsys):
+    import importlib.util
+
+    from l2zoo.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    assert main(["train", "--backend", "torch", "--epochs", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "l2zoo: error: backend 'torch' needs torch, which is not installed: "
+        "pip install 'l2zoo[torch]'\n"
+    )
+
+
+def test_the_simplenet_loop_around_a_zoo_model_learns_as_l2zoo_train_does(tmp_path, mnist_dir):
+    """examples/torch_simplenet.py (torch's SGD, weight decay 1e-4) against `l2zoo train
+    --backend torch --preset l2_sgd` (L2(5e-5)): the same test accuracy within half a point."""
+    loop = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "torch_simplenet.py"), str(mnist_dir), "2"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert loop.returncode == 0, loop.stderr[-3000:]
+    looped = float(re.search(r"test accuracy ([\d.]+)%", loop.stdout)[1])
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "l2zoo", "train", "--backend", "torch", "--model", "mlp",
+            "--model-arg", "units=128", "--preset", "l2_sgd", "--epochs", "2",
+            "--batch-size", "64", "--data-dir", str(mnist_dir), "--run-dir", str(tmp_path / "run"),
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    trained = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert trained["config"]["backend"] == "torch"
+    assert looped > 85 and abs(looped - 100 * trained["test"]["accuracy"]) < 0.5

@@ -2,6 +2,8 @@
 
 import itertools
 
+import pytest
+
 from l2zoo.bench import measure, zoo_runner
 
 
@@ -47,8 +49,12 @@ def test_zoo_runner_trains_a_recommended_preset_as_train_does(mnist_dir):
     # mlp_best: a cosine schedule (needs the run's steps) and shifted images (in the pipeline).
     one_epoch = zoo_runner("mlp", "mlp_best", mnist_dir, 64, train_size=640, epochs=2, units=16)
     assert one_epoch() > 0 and one_epoch() > 0
+    optimizer = one_epoch.model.optimizer
+    assert int(optimizer.iterations) == 2 * 640 // 64  # two epochs of 640 images, batch 64
+    assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)  # cosine's end
 
 
+@pytest.mark.slow
 def test_bench_times_every_contender_on_both_backends_side_by_side(mnist_dir):
     from l2zoo.bench import bench, faster_backends
 

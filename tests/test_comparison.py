@@ -45,23 +45,27 @@ def summary(results):
     return {entry["preset"]: entry for entry in results["summary"]}
 
 
+@pytest.mark.slow
 def test_l2_shrinks_the_kernels(comparison):
     by_preset = summary(comparison[0])
     assert by_preset["l2"]["kernel_l2_norm_mean"] < by_preset["none"]["kernel_l2_norm_mean"]
 
 
+@pytest.mark.slow
 def test_l1_makes_weights_sparse_and_elasticnet_lies_between(comparison):
     sparsity = {name: entry["sparsity_mean"] for name, entry in summary(comparison[0]).items()}
     assert sparsity["l1"] > sparsity["l2"] and sparsity["l1"] > sparsity["none"]
     assert sparsity["l2"] < sparsity["elasticnet"] < sparsity["l1"]
 
 
+@pytest.mark.slow
 def test_l2_with_dropout_narrows_the_generalization_gap(comparison):
     by_preset = summary(comparison[0])
     assert by_preset["none"]["accuracy_gap_mean"] > 0.03  # 800 images: the baseline overfits
     assert by_preset["l2_dropout"]["accuracy_gap_mean"] < by_preset["none"]["accuracy_gap_mean"]
 
 
+@pytest.mark.slow
 def test_every_output_file_is_what_it_claims(comparison):
     results, out = comparison
     saved = json.loads((out / "results.json").read_text())
@@ -160,6 +164,7 @@ def test_a_diverged_run_is_a_result_and_the_comparison_finishes(tmp_path):
     assert [row["diverged_epoch"] for row in rows] == ["1", "1"]
 
 
+@pytest.mark.slow
 def test_sweep_of_l2_lowers_the_kernel_norm_at_every_step(mnist_dir, tmp_path):
     results = sweep(
         "mlp",
@@ -191,6 +196,7 @@ def test_bad_comparison_arguments_raise_before_training(call, message):
         call()
 
 
+@pytest.mark.slow
 def test_two_field_sweep_writes_a_heatmap_and_a_row_per_grid_point_and_seed(tmp_path):
     values = ([1e-3, 1e-2], [0.0, 1e-3, 1e-2])
     results = sweep(

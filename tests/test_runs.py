@@ -4,42 +4,37 @@ fails fast with one line; the command line is quiet and quick."""
 import gzip
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import REPO, run
 from test_data import idx_bytes
 
 import l2zoo
 from l2zoo.cli import main
 from l2zoo.inference import read_inputs
 
-L2ZOO = Path(sys.executable).parent / "l2zoo"
-REPO = Path(__file__).resolve().parents[1]
 
-
-def cli(*args, cwd, timeout=300):
-    return subprocess.run(
-        [L2ZOO, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd
-    )
+def cli(*args, cwd):
+    """The command line, `l2zoo ARGS`, in a process of its own."""
+    return run("-m", "l2zoo", *args, cwd=cwd, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, mnist_dir):
     """A small MLP trained by the command line into a run folder."""
     folder = tmp_path_factory.mktemp("run")
-    run = cli(
+    done = cli(
         "train", "--epochs", "1", "--train-size", "1000", "--data-dir", mnist_dir,
         "--run-dir", folder / "run", "--model-arg", "units=32", cwd=folder,
     )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.splitlines()[-1].startswith(f"run folder: {folder / 'run'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1].startswith(f"run folder: {folder / 'run'}")
     return folder / "run"
 
 
+@pytest.mark.slow
 def test_a_run_folder_keeps_model_preset_history_and_result(trained_run):
     assert {p.name for p in trained_run.iterdir()} == {
         "model.keras", "preset.toml", "history.csv", "result.json",
@@ -49,9 +44,10 @@ def test_a_run_folder_keeps_model_preset_history_and_result(trained_run):
     )
 
 
+@pytest.mark.slow
 def test_evaluate_reports_the_test_accuracy_the_run_recorded(trained_run, tmp_path):
-    run = cli("evaluate", trained_run, "--out", tmp_path, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
+    done = cli("evaluate", trained_run, "--out", tmp_path, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
     recorded = json.loads((trained_run / "result.json").read_text())["test"]
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-4)
@@ -62,10 +58,11 @@ def test_evaluate_reports_the_test_accuracy_the_run_recorded(trained_run, tmp_pa
     )
     per_class = np.diag(matrix) / matrix.sum(axis=1)
     np.testing.assert_allclose(evaluation["per_class_accuracy"], per_class)
-    assert f"accuracy {recorded['accuracy']:.2%}" in run.stdout
+    assert f"accuracy {recorded['accuracy']:.2%}" in done.stdout
     assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_load_model_and_predict_give_the_trained_models_classes(trained_run, mnist, tmp_path):
     images = mnist["test"][0][:10]
     model = l2zoo.load_model(trained_run)
@@ -78,20 +75,21 @@ def test_load_model_and_predict_give_the_trained_models_classes(trained_run, mni
         pngs.append(tmp_path / f"{index}.png")
         keras.utils.save_img(pngs[-1], image[..., None], scale=False)
     for inputs in ([tmp_path / "ten-idx3-ubyte.gz"], [tmp_path / "ten.npy"], pngs):
-        run = cli("predict", trained_run, *inputs, "--csv", cwd=tmp_path)
-        assert run.returncode == 0, run.stderr[-3000:]
-        rows = run.stdout.splitlines()[1:]
+        done = cli("predict", trained_run, *inputs, "--csv", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        rows = done.stdout.splitlines()[1:]
         assert [int(row.split(",")[1]) for row in rows] == list(expected)
 
 
+@pytest.mark.slow
 def test_predict_refuses_an_input_the_model_cannot_take(trained_run, tmp_path):
     np.save(tmp_path / "wide.npy", np.zeros((3, 32, 32), "uint8"))
     with pytest.raises(
         ValueError, match=r"wide.npy: an input of shape \(3, 32, 32\).*\(28, 28, 1\)"
     ):
         read_inputs([tmp_path / "wide.npy"], (28, 28, 1))
-    run = cli("predict", trained_run, tmp_path / "wide.npy", cwd=tmp_path)
-    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    done = cli("predict", trained_run, tmp_path / "wide.npy", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
 
 
 @pytest.mark.slow
@@ -104,12 +102,12 @@ def test_a_run_made_to_diverge_exits_non_zero_naming_the_epoch(tmp_path):
         x_test=np.zeros((8, 4), "float32"),
         y_test=np.zeros(8, int),
     )
-    run = cli(
+    done = cli(
         "train", "--dataset", tmp_path / "toy.npz", "--optimizer", "sgd", "--learning-rate",
         "1e30", "--epochs", "3", "--run-dir", tmp_path / "run", cwd=tmp_path,
     )  # fmt: skip
-    assert run.returncode == 1, run.stderr[-3000:]
-    assert re.search(r"training diverged: the loss became (nan|inf) in epoch 1", run.stderr)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert re.search(r"training diverged: the loss became (nan|inf) in epoch 1", done.stderr)
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
@@ -138,19 +136,25 @@ def test_load_model_names_a_missing_model(tmp_path):
         l2zoo.load_model(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_listing_commands_print_only_their_answer_and_import_no_tensorflow(tmp_path):
-    run = cli("models", cwd=tmp_path)
-    assert (run.returncode, run.stdout, run.stderr) == (0, "cnn\nmlp\ntransformer\n", "")
+    listing = cli("models", cwd=tmp_path)
+    assert (listing.returncode, listing.stdout, listing.stderr) == (
+        0,
+        "cnn\nmlp\ntransformer\n",
+        "",
+    )
     code = "import sys, l2zoo.cli; l2zoo.cli.parser(); print('tensorflow' in sys.modules)"
-    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    probe = run("-c", code, cwd=tmp_path)
     assert probe.stdout == "False\n", probe.stderr
 
 
+@pytest.mark.slow
 def test_import_l2zoo_works_from_the_source_checkout():
     code = "import l2zoo; print(l2zoo.__file__); print(l2zoo.load_preset('l2').l2)"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[0] == str(REPO / "l2zoo" / "__init__.py")
+    done = run("-c", code, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == str(REPO / "l2zoo" / "__init__.py")
 
 
 def test_the_progress_bar_never_counts_past_the_epoch(capfd):

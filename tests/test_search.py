@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from conftest import run
 
 TUNE = [
     "tune",
@@ -112,16 +113,14 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["-1", "two"])
 def test_bad_worker_counts_exit_2(workers, tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "l2zoo", *TUNE, "--out", str(tmp_path / "o"), "--workers", workers],
-        capture_output=True,
-        text=True,
-    )
+    done = run("-m", "l2zoo", *TUNE, "--out", tmp_path / "o", "--workers", workers)
     assert done.returncode == 2 and "expected a whole number >= 0" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_sweep_started_again_repeats_no_run_and_another_search_starts_afresh(
     tmp_path, monkeypatch
 ):

@@ -71,7 +71,6 @@ def test_tfds_dataset_by_name_gives_its_shape_and_classes_and_every_family_train
 ):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(sources, "_reachable", lambda *args, **kwargs: True)  # mocked anyway
     with tfds.testing.mock_data(num_examples=64):
         data = load_dataset("cifar10", batch_size=16)
         assert (data.input_shape, data.num_classes) == ((32, 32, 3), 10)
@@ -87,6 +86,7 @@ def test_tfds_dataset_by_name_gives_its_shape_and_classes_and_every_family_train
             assert result["epochs_completed"] == 1 and np.isfinite(result["test"]["loss"])
 
 
+@pytest.mark.slow
 def test_a_dataset_too_large_for_memory_streams_and_trains(monkeypatch, tmp_path):
     _png_folder(tmp_path / "big", per_class=20)
     monkeypatch.setattr(sources, "STREAM_ABOVE_BYTES", 1)  # 60 small images count as large
@@ -130,6 +130,7 @@ def test_a_folder_of_class_subfolders_trains_end_to_end(tmp_path):
     assert result["test"]["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_an_npz_file_trains_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 6)).astype("float32")

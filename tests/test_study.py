@@ -1,23 +1,17 @@
 """The regularization study runs end to end in its quick setting and writes its page."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import REPO, run
 
 pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not slow'` skips
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def test_the_quick_study_writes_its_page_tables_and_figures(tmp_path):
-    run = subprocess.run(
-        [sys.executable, REPO / "examples" / "regularization_study.py", "--quick", "--out",
-         tmp_path / "regularization"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    done = run(
+        REPO / "examples" / "regularization_study.py", "--quick", "--out",
+        tmp_path / "regularization", cwd=tmp_path, timeout=900,
     )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
     page = (tmp_path / "regularization.md").read_text()
     for heading in (
         "## 300 training images, clean labels",

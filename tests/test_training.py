@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import run
 
 from l2zoo.cli import main
 from l2zoo.models import build_model
@@ -50,8 +50,8 @@ for name, batch, l2 in (("default", 64, 1e-2), ("mirrored", 32, 1e-2), ("doubled
 
 @pytest.mark.slow
 def test_mirrored_over_two_cpus_matches_the_default_strategy(tmp_path):
-    run = run_python(MIRRORED, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
+    done = run("-c", MIRRORED, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
     default, mirrored = np.load(tmp_path / "default.npz"), np.load(tmp_path / "mirrored.npz")
     doubled = np.load(tmp_path / "doubled.npz")
     assert (int(default["replicas"]), int(mirrored["replicas"])) == (1, 2)
@@ -175,22 +175,22 @@ l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=3, tr
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_a_killed_run_resumes_where_it_stopped_and_records_every_epoch(
     backend, tmp_path, mnist_dir
 ):
     env = {"KERAS_BACKEND": backend}
-    run = tmp_path / "run"
-    killed = run_python(RESUMABLE, mnist_dir, run, "kill", cwd=tmp_path, env=env)
+    folder = tmp_path / "run"
+    killed = run("-c", RESUMABLE, mnist_dir, folder, "kill", cwd=tmp_path, env=env)
     assert killed.returncode == -9, killed.stderr[-3000:]
-    assert not (run / "result.json").exists()
-    assert len((run / "history.csv").read_text().splitlines()) == 2  # header + 1
-    resumed = run_python(RESUMABLE, mnist_dir, run, "resume", cwd=tmp_path, env=env)
+    assert not (folder / "result.json").exists()
+    assert len((folder / "history.csv").read_text().splitlines()) == 2  # header + 1
+    resumed = run("-c", RESUMABLE, mnist_dir, folder, "resume", cwd=tmp_path, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming at epoch 2 of 3" in resumed.stdout
-    history = (run / "history.csv").read_text().splitlines()
+    history = (folder / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]  # header + 3
-    result = json.loads((run / "result.json").read_text())
+    result = json.loads((folder / "result.json").read_text())
     assert result["config"]["backend"] == backend
     assert (result["epochs_completed"], result["epochs_this_run"]) == (3, 2)
     assert len(result["epochs"]["loss"]) == len(result["epochs"]["val_accuracy"]) == 3
@@ -219,9 +219,10 @@ def test_cli_train_runs_end_to_end_and_writes_its_result(tmp_path, mnist_dir):
         "--model-arg",
         "units=32",
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
-    lines = run.stdout.splitlines()
+    # The installed console script itself, not `python -m l2zoo`.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
     epoch_line = r"Epoch {}, Average Loss: \d+\.\d{{4}}, Test Accuracy: \d+\.\d\d%"
     assert re.fullmatch(epoch_line.format(1), lines[0]) and re.fullmatch(
         epoch_line.format(2), lines[1]
