@@ -20,7 +20,7 @@ from l2zoo.defaults import (
     STRATEGIES,
     VALIDATION_SPLIT,
 )
-from l2zoo.models import list_models
+from l2zoo.models import list_families, list_models
 from l2zoo.presets import (
     FIELD_CHOICES,
     FIELD_HELP,
@@ -224,7 +224,7 @@ def parser() -> argparse.ArgumentParser:
     presets = commands.add_parser("presets", help="list the shipped presets as a table")
     presets.add_argument("--markdown", action="store_true", help="print a Markdown table")
     presets.add_argument(
-        "--family", choices=list_models(), help="only the presets that suit this family"
+        "--family", choices=list_families(), help="only the presets that suit this family"
     )
     presets.set_defaults(handler=handlers.presets_command)
     commands.add_parser("models", help="list the model families and named variants").set_defaults(

@@ -159,12 +159,17 @@ def train_command(args: argparse.Namespace) -> None:
     print(f"run folder: {run_dir} (model.keras, result.json, history.csv, preset.toml)")
 
 
+def given_preset(args: argparse.Namespace) -> Preset:
+    """--preset, or by default the model's own preset with its changed fields."""
+    preset, changes = (args.preset, {}) if args.preset else default_preset(args.model)
+    return load_preset(preset, **changes)
+
+
 def validates_on_training_data(args: argparse.Namespace) -> bool:
     """Whether `train` validates on a split of the training set: one is given, or the
     preset stops early (which carves one)."""
     fields, _ = split_preset_fields(training_overrides(args))
-    preset, changes = (args.preset, {}) if args.preset else default_preset(args.model)
-    patience = load_preset(preset, **{**changes, **fields}).early_stopping
+    patience = load_preset(given_preset(args), **fields).early_stopping
     return bool(early_stopping_split(patience, args.validation_split, args.validate_every_epoch))
 
 
@@ -267,7 +272,7 @@ def tune_command(args: argparse.Namespace) -> None:
 
     result = tune(
         args.model,
-        args.preset,
+        given_preset(args),
         dict(args.param) or None,
         args.method,
         args.trials,

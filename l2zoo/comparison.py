@@ -425,7 +425,7 @@ def compare(
     weights and the shuffling); returns, and writes into `out_dir`, the table and curves.
 
     Args:
-        model: a family of `list_models()`.
+        model: a family or a named variant of `list_models()`.
         presets: preset names, .toml paths or `Preset`s, distinct.
         dataset: a name or path `load_dataset` takes, or (x, y, x_test, y_test).
         train_size: train on a class-balanced part of the training set.

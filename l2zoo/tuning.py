@@ -169,7 +169,7 @@ def tune(
     repeating trials.
 
     Args:
-        model: a family of `list_models()`.
+        model: a family or a named variant of `list_models()`.
         preset: the preset whose fields are searched (name, .toml path or `Preset`).
         params: {field: (low, high[, 'log' | 'linear'])} of numeric preset fields.
         method: 'bayesian', 'random', 'hyperband' or 'grid' (keras-tuner's oracles).

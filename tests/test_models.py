@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from conftest import run
 
-from l2zoo import build_mlp, build_model, list_models, list_presets, load_preset
+import l2zoo
+from l2zoo import build_mlp, build_model, list_presets, load_preset
+from l2zoo.models import list_families
 
 # Kernel-bearing layers, counted by hand from each family's defaults:
 # mlp: 2 hidden Dense + head; cnn: 2 Conv + head; transformer: patch embedding +
@@ -22,7 +24,7 @@ def hand_penalty(model, preset):
 
 
 @pytest.mark.parametrize("preset_name", list_presets())
-@pytest.mark.parametrize("family", list_models())
+@pytest.mark.parametrize("family", list_families())
 @pytest.mark.parametrize(("input_shape", "num_classes"), [((28, 28, 1), 10), ((10,), 3)])
 def test_every_family_builds_under_every_preset_with_every_kernel_regularized(
     family, preset_name, input_shape, num_classes
@@ -116,7 +118,7 @@ def test_bad_input_raises_one_readable_error(make, message):
         make()
 
 
-@pytest.mark.parametrize("family", list_models())
+@pytest.mark.parametrize("family", list_families())
 def test_save_and_load_keep_config_regularizers_and_predictions(family, tmp_path):
     keras.utils.set_random_seed(0)
     preset = load_preset("elasticnet_dropout_batchnorm", apply_to=["kernel", "norm", "embedding"])
@@ -208,7 +210,7 @@ def test_max_norm_caps_the_incoming_norm_of_every_unit(family, input_shape, axes
         assert norms.max() <= 0.5 + 1e-5 and norms.max() > 0.49, (variable.path, norms.max())
 
 
-@pytest.mark.parametrize("family", list_models())
+@pytest.mark.parametrize("family", list_families())
 @pytest.mark.parametrize("other", ["dropout", "l2", "l2_dropout"])
 def test_the_same_seed_gives_the_same_initial_weights_under_every_preset(family, other):
     # The claim behind paired differences: seed by seed, presets of a family start alike.
@@ -224,3 +226,27 @@ def test_the_same_seed_gives_the_same_initial_weights_under_every_preset(family,
     assert not np.array_equal(
         build_model(family, (28, 28, 1), 10, other).get_weights()[0], baseline[0]
     )
+
+
+def test_a_named_variant_is_its_family_at_the_rows_sizes_under_its_preset():
+    from l2zoo.models import default_preset, variant
+
+    # The parameter counts of the README's results rows.
+    assert build_model("cnn_reference", (28, 28, 1), 10, "cnn_best").count_params() == 322_474
+    assert build_model("cnn_fashion", (28, 28, 1), 10, "cnn_best").count_params() == 751_946
+    assert build_model("cnn_fashion", (28, 28, 1), 10, "none", filters=(8, 16)).count_params() < (
+        100_000  # an argument overrides the variant's size
+    )
+    assert variant("cnn").sizes == {} and default_preset("cnn") == ("l2", {})
+    assert default_preset("cnn_fashion") == (
+        "cnn_best",
+        {"translate": 0.0, "rotate": 0.0, "flip": True},
+    )
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28)).astype("float32"), rng.integers(0, 10, 64)
+    net, result = l2zoo.train("cnn_fashion", dataset=(x, y), epochs=1, batch_size=32, verbose=0)
+    assert net.count_params() == 751_946 and result["config"]["model"] == "cnn_fashion"
+    assert result["preset"]["name"] == "cnn_best" and result["preset"]["flip"] is True
+    assert (result["preset"]["translate"], result["preset"]["rotate"]) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="unknown model 'cnn_huge'; valid models: cnn, mlp"):
+        build_model("cnn_huge", (28, 28, 1), 10)

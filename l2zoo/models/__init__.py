@@ -64,9 +64,14 @@ VARIANTS = {
 }
 
 
+def list_families() -> list[str]:
+    """The model families, one factory each."""
+    return sorted(_FACTORIES)
+
+
 def list_models() -> list[str]:
     """Names accepted by `build_model` and `train`: the families, then the named variants."""
-    return [*sorted(_FACTORIES), *VARIANTS]
+    return [*list_families(), *VARIANTS]
 
 
 def variant(name: str) -> Variant:
@@ -169,6 +174,7 @@ __all__ = [
     "build_transformer",
     "check_model_arguments",
     "default_preset",
+    "list_families",
     "list_models",
     "model_arguments",
     "recommended_preset",
