@@ -47,7 +47,7 @@ def compile_model(
     model: keras.Model,
     preset: str | Path | Preset,
     *,
-    steps_per_execution: int = STEPS_PER_EXECUTION,
+    steps_per_execution: int | None = None,
     unrolled_steps: int = UNROLLED_STEPS,
     jit_compile: bool = True,
     decay_steps: int | None = None,
@@ -55,10 +55,16 @@ def compile_model(
     """Compile for classification with the preset's optimizer (fresh, with its weight-decay
     exclusions, which Keras does not save: use this on a loaded model too). `decay_steps`,
     the run's optimizer steps, is what a 'cosine' schedule decays over; `unrolled_steps` of
-    each call's `steps_per_execution` run per iteration of its loop.
+    each call's `steps_per_execution` run per iteration of its loop (by default as many as
+    the backend runs on one device: 128, 1 on torch).
 
     Keras' `loss` is the objective, cross-entropy plus the penalty (`model.losses`); the
     metric `nll` is the cross-entropy alone, the data loss every l2zoo report calls loss."""
+    if steps_per_execution is None:
+        one_device = Placement("OneDevice", 1)
+        steps_per_execution = backends.current().steps_per_execution(
+            one_device, STEPS_PER_EXECUTION
+        )
     model.compile(
         optimizer=load_preset(preset).make_optimizer(decay_steps),
         loss="sparse_categorical_crossentropy",
