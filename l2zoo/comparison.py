@@ -4,7 +4,6 @@ evidence as a table (JSON, CSV, Markdown) and plots."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import math
 import tempfile
@@ -442,18 +441,7 @@ def compare(
         **overrides: to every run: preset fields (on top of each preset), model sizes and
             `l2zoo.train` options such as `data_dir`, `batch_size` or `label_noise`.
     """
-    relaunch = functools.partial(
-        compare,
-        model,
-        presets,
-        dataset,
-        train_size=train_size,
-        epochs=epochs,
-        seeds=seeds,
-        out_dir=out_dir,
-        baseline=baseline,
-        **overrides,
-    )
+    relaunch = search.worker_call(compare, locals())  # first: the arguments as given
     preset_fields, options = split_preset_fields(overrides)
     runs = [(preset.name, preset) for preset in (load_preset(p, **preset_fields) for p in presets)]
     if len({label for label, _ in runs}) != len(runs):
@@ -500,20 +488,7 @@ def sweep(
         preset: the preset whose field is swept.
         The rest: as in `compare`.
     """
-    relaunch = functools.partial(
-        sweep,
-        model,
-        param,
-        values,
-        preset,
-        dataset,
-        train_size=train_size,
-        epochs=epochs,
-        seeds=seeds,
-        out_dir=out_dir,
-        baseline=baseline,
-        **overrides,
-    )
+    relaunch = search.worker_call(sweep, locals())  # first: the arguments as given
     params = [param] if isinstance(param, str) else list(param)
     grids = [values] if isinstance(param, str) else list(values)
     if not 1 <= len(params) <= 2 or len(grids) != len(params) or len(set(params)) != len(params):

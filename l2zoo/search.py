@@ -12,6 +12,8 @@ process ends, any other once it has been silent for `LEASE_S` (workers beat ever
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import pickle
@@ -119,6 +121,19 @@ def _heartbeat(oracle: Any, trial_id: str, stop: threading.Event) -> None:
             oracle.get_trial(trial_id)
         except Exception:  # the chief restarting: the next beat tries again
             pass
+
+
+def worker_call(function: Callable[..., Any], arguments: dict[str, Any]) -> functools.partial:
+    """The call a local worker makes: `function` with every argument of this call (its
+    `locals()` taken first thing), but `workers` and `progress`, which are the chief's. Built
+    from the signature, so an option added to a search reaches its workers too."""
+    call = {}
+    for name, parameter in inspect.signature(function).parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            call.update(arguments[name])
+        elif name not in ("workers", "progress"):
+            call[name] = arguments[name]
+    return functools.partial(function, **call)
 
 
 def run_trials(

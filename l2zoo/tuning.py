@@ -8,7 +8,6 @@ end.
 
 from __future__ import annotations
 
-import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -188,22 +187,7 @@ def tune(
 
     The test set is scored once, for the best setting, trained on the whole training set.
     """
-    relaunch = functools.partial(
-        tune,
-        model,
-        preset,
-        params,
-        method,
-        trials,
-        cv_folds,
-        dataset,
-        out_dir=out_dir,
-        data_dir=data_dir,
-        train_size=train_size,
-        epochs=epochs,
-        seed=seed,
-        **overrides,
-    )
+    relaunch = search.worker_call(tune, locals())  # first: the arguments as given
     search.check_workers(workers)
     ranges = check_ranges(params or {"l2": (1e-6, 1e-2, "log")})
     if method not in METHODS:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from conftest import run
 
@@ -152,3 +153,28 @@ def test_bad_data_in_a_trial_stops_the_search_with_one_readable_error(tmp_path, 
     assert main([*argv, "--data-dir", str(tmp_path)]) == 2  # no retries, no traceback
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"data_dir={tmp_path} does not hold the four IDX" in error
+
+
+def test_a_local_workers_call_carries_every_argument_but_the_chiefs_own(monkeypatch):
+    from l2zoo import comparison, search, tuning
+
+    monkeypatch.setattr(comparison, "_run_all", lambda *args, **options: options["relaunch"])
+    call = comparison.compare("mlp", ["none", "l2"], "mnist", epochs=3, workers=2, batch_size=16)
+    assert call.func is comparison.compare and call.args == ()
+    assert call.keywords == {
+        "model": "mlp",
+        "presets": ["none", "l2"],
+        "dataset": "mnist",
+        "train_size": None,
+        "epochs": 3,
+        "seeds": (0,),
+        "out_dir": None,
+        "baseline": None,
+        "batch_size": 16,  # an option of `train`, through **overrides
+    }
+    calls = []
+    monkeypatch.setattr(search, "run_trials", lambda *a, **k: calls.append(k["relaunch"]))
+    x, y = np.random.default_rng(0).random((40, 4)).astype("float32"), np.arange(40) % 2
+    assert tuning.tune("mlp", "l2", None, "random", 2, None, (x, y, x, y), units=(3,)) == {}
+    assert calls[0].keywords["units"] == (3,) and calls[0].keywords["trials"] == 2
+    assert "workers" not in calls[0].keywords and "progress" not in calls[0].keywords
