@@ -13,8 +13,9 @@ import sys
 WORKER = """
 import sys
 import l2zoo
-l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=1, train_size=4096,
-            batch_size=32, strategy="multi_worker", units=(64,), verbose=2)
+data = l2zoo.load_dataset("mnist", data_dir=sys.argv[1], train_size=4096)
+l2zoo.train("mlp", "l2", data, run_dir=sys.argv[2], epochs=1, batch_size=32,
+            strategy="multi_worker", model_args={"units": (64,)}, verbose=2)
 """
 
 

@@ -14,7 +14,7 @@ interrupted run resumes.
 import argparse
 import statistics
 
-from l2zoo import epoch_line, train
+from l2zoo import epoch_line, load_dataset, train
 
 # family -> epochs and batch size of the README table's rows (the CNN's batch was chosen on a
 # held-out 10% of the training images).
@@ -43,11 +43,10 @@ for seed in args.seeds:
     )
     _, result = train(
         model,
-        dataset=args.dataset,
+        data=load_dataset(args.dataset, data_dir=args.data_dir, batch_size=batch_size, seed=seed),
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
-        data_dir=args.data_dir,
         run_dir=f"{args.out}/{prefix}{args.family}-{epochs}-batch{batch_size}/seed-{seed}",
         validate_every_epoch=False,  # the test set is scored once, at the end
         verbose=0,

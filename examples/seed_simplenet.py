@@ -18,8 +18,8 @@ assert l2zoo.load_preset("l2_sgd").l2 == l2zoo.sgd_weight_decay_to_l2(1e-4)
 model, result = l2zoo.train(
     "mlp",
     "l2_sgd",  # SGD, learning rate 0.01, L2(5e-5)
-    data_dir=sys.argv[1],
-    units=128,
+    l2zoo.load_dataset("mnist", data_dir=sys.argv[1]),
+    model_args={"units": 128},
     epochs=5,
     batch_size=64,
     verbose=0,

@@ -7,7 +7,6 @@ import sys
 
 import l2zoo
 
-model, result = l2zoo.train(
-    "cnn", "l2_dropout", data_dir=sys.argv[1] if len(sys.argv) > 1 else None, epochs=2
-)
+data = l2zoo.load_dataset("mnist", data_dir=sys.argv[1] if len(sys.argv) > 1 else None)
+model, result = l2zoo.train("cnn", "l2_dropout", data, epochs=2)
 print(f"test accuracy {result['test']['accuracy']:.2%}, kernel norm {result['kernel_l2_norm']:.1f}")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from l2zoo.checks import early_stopping_split
+from l2zoo.checks import whole_number
 from l2zoo.models import default_preset, list_models, suits, variant
 from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir
@@ -119,33 +119,42 @@ def models_command(args: argparse.Namespace) -> None:
 def train_command(args: argparse.Namespace) -> None:
     from l2zoo.runs import default_run_dir
 
-    preset = Path(args.preset or default_preset(args.model)[0]).stem
-    run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset))
-    # Before TensorFlow loads: a bad preset or override fails in a blink.
-    validation = "Validation" if validates_on_training_data(args) else "Test"
-    from l2zoo.training import epoch_line, train
+    # Before TensorFlow loads: a bad number, preset or override fails in a blink.
+    for name in ("epochs", "batch_size", "steps_per_execution"):
+        whole_number(name, getattr(args, name))
+    fields, _ = split_preset_fields(training_overrides(args))
+    preset = load_preset(given_preset(args), **fields)
+    run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset.name))
+    from l2zoo.data import load_dataset
+    from l2zoo.training import carve_split, epoch_line, train
 
+    split = carve_split(preset, args.validation_split, args.validate_every_epoch)
+    data = load_dataset(
+        args.dataset,
+        data_dir=args.data_dir,
+        train_size=args.train_size,
+        validation_split=split,
+        label_noise=args.label_noise,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
     _, result = train(
         args.model,
-        args.preset,
-        args.dataset,
+        preset,
+        data,
+        model_args=dict(args.model_arg),
         epochs=args.epochs,
         batch_size=args.batch_size,
         strategy=args.strategy,
         precision=args.precision,
         run_dir=run_dir,
-        data_dir=args.data_dir,
-        train_size=args.train_size,
-        validation_split=args.validation_split,
-        label_noise=args.label_noise,
         validate_every_epoch=args.validate_every_epoch,
         steps_per_execution=args.steps_per_execution,
         jit_compile=args.jit_compile,
         tensorboard=args.tensorboard,
         seed=args.seed,
         verbose=args.verbose,
-        callbacks=[epoch_line(validation)],
-        **training_overrides(args),
+        callbacks=[epoch_line("Validation" if split else "Test")],
     )
     test = result["test"]
     if test["accuracy"] is not None:
@@ -163,14 +172,6 @@ def given_preset(args: argparse.Namespace) -> Preset:
     """--preset, or by default the model's own preset with its changed fields."""
     preset, changes = (args.preset, {}) if args.preset else default_preset(args.model)
     return load_preset(preset, **changes)
-
-
-def validates_on_training_data(args: argparse.Namespace) -> bool:
-    """Whether `train` validates on a split of the training set: one is given, or the
-    preset stops early (which carves one)."""
-    fields, _ = split_preset_fields(training_overrides(args))
-    patience = load_preset(given_preset(args), **fields).early_stopping
-    return bool(early_stopping_split(patience, args.validation_split, args.validate_every_epoch))
 
 
 def evaluate_command(args: argparse.Namespace) -> None:

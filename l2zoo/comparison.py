@@ -17,14 +17,14 @@ import numpy as np
 
 from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
-from l2zoo.data import dataset_label
+from l2zoo.data import DATA_OPTIONS, as_data
 from l2zoo.defaults import COMPARED_PRESETS, VALIDATION_SPLIT
 from l2zoo.inference import load_model
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.regularization import kernels
 from l2zoo.runs import check_output_dir, read_result
 from l2zoo.stats import interval, paired_differences
-from l2zoo.training import DATA_LOSS, TrainingDiverged, train
+from l2zoo.training import DATA_LOSS, TrainingDiverged, split_model_args, train
 
 # Per run, in this order in the CSV and Markdown tables. Every loss is the cross-entropy
 # without the penalty (the data loss); `penalty` is the penalty term at the end of training.
@@ -163,7 +163,7 @@ def _run_all(
         "presets": {label: preset.to_dict() for label, preset in runs},
         "train_options": {
             **{k: v for k, v in train_options.items() if k not in ("data_dir", "dataset")},
-            "dataset": dataset_label(train_options["dataset"]),
+            "dataset": _data_label(train_options["dataset"]),
         },
         "sweep": swept,
         "runs": rows,
@@ -176,6 +176,11 @@ def _run_all(
     return results
 
 
+def _data_label(dataset: Any) -> str:
+    """How the results name the data: its name or path, or 'arrays'."""
+    return str(dataset) if isinstance(dataset, str | Path) else "arrays"
+
+
 def _run_one(
     model: str, preset: Preset, seed: int, folder: Path, train_options: dict[str, Any]
 ) -> dict[str, float]:
@@ -184,14 +189,20 @@ def _run_one(
     # (every XLA program holds memory maps, and the study ran out of them at about 180 runs).
     keras.backend.clear_session()
     start = time.perf_counter()
+    model_args, options = split_model_args(model, train_options)
+    data_options = {key: options.pop(key) for key in DATA_OPTIONS if key in options}
+    batch = options.get("batch_size", 64)
+    data = as_data(options.pop("dataset"), batch_size=batch, seed=seed, **data_options)
     _, result = train(
         model,
         preset,
+        data,
+        model_args=model_args,
         seed=seed,
         evaluate_train=True,
         verbose=0,
         run_dir=folder,
-        **train_options,
+        **options,
     )
     train_scores, validation, test = result["train"], result["validation"], result["test"]
     return {

@@ -7,7 +7,8 @@ from its source through a shuffle buffer.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,26 @@ class Data:
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     # Under label noise, the training labels as they were before it (for memorization).
     true_train_labels: np.ndarray | None = None
+    # How a run's record names the data: its name or path, or 'arrays'.
+    name: str = "arrays"
+    # The fraction of training labels changed (`from_arrays`).
+    label_noise: float = 0.0
+    # The options its batches were made with, and the call that makes it again with others.
+    batch_size: int = 64
+    seed: int = 0
+    validation_split: float = 0.0
+    make: Callable[..., Data] | None = dataclasses.field(default=None, repr=False)
 
-
-def dataset_label(dataset: Any) -> str:
-    """How a run's record names its data: the name or path, or 'arrays'."""
-    return str(dataset) if isinstance(dataset, str | Path) else "arrays"
+    def batched(self, batch_size: int, seed: int, validation_split: float | None = None) -> Data:
+        """This data in batches of `batch_size` shuffled by `seed` (which also chooses the
+        changed labels under label noise), with `validation_split` held out if given: itself
+        if it was made so, else made again from its source."""
+        split = self.validation_split if validation_split is None else validation_split
+        if (batch_size, seed, split) == (self.batch_size, self.seed, self.validation_split):
+            return self
+        if self.make is None:
+            raise ValueError("this Data cannot be made again with other batches; load it anew")
+        return self.make(batch_size=batch_size, seed=seed, validation_split=split)
 
 
 def load_arrays(
@@ -188,6 +204,16 @@ def from_arrays(
         arrays["test"] = (x_test, y_test)
     if held_out:
         arrays["validation"] = (x[len(x) - held_out :], y[len(x) - held_out :])
+    make = functools.partial(
+        from_arrays,
+        x,
+        y,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=num_classes,
+        label_noise=label_noise,
+        source=source,
+    )
     return Data(
         train=_pipeline(train_x, train_y, batch_size, seed, drop_remainder=True),
         validation=validation,
@@ -198,6 +224,59 @@ def from_arrays(
         source=source,
         arrays=arrays,
         true_train_labels=true_y if label_noise else None,
+        label_noise=label_noise,
+        batch_size=batch_size,
+        seed=seed,
+        validation_split=validation_split,
+        make=make,
+    )
+
+
+# The options of `load_dataset` that choose what the data holds (beside batches and seed).
+DATA_OPTIONS = ("data_dir", "train_size", "validation_split", "label_noise")
+
+
+def as_data(
+    data: str | Path | Sequence[np.ndarray] | Data,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    validation_split: float | None = None,
+    **options: Any,
+) -> Data:
+    """`data` as a `Data`: a name or path of `load_dataset`, (x, y) or (x, y, x_test, y_test)
+    arrays, or a `Data` (made again where its batches or seed differ); in batches of
+    `batch_size` shuffled by `seed`, with `validation_split` held out if given (else its own:
+    none for names and arrays). `options`: `load_dataset`'s data_dir, train_size and
+    label_noise (label_noise alone for arrays)."""
+    split = {} if validation_split is None else {"validation_split": validation_split}
+    unknown = sorted(set(options) - set(DATA_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown data options {unknown}; valid: {', '.join(DATA_OPTIONS)}")
+    if isinstance(data, Data):
+        if options:
+            raise ValueError(f"a Data keeps the options it was made with; got {sorted(options)}")
+        return data.batched(batch_size, seed, validation_split)
+    if isinstance(data, str | Path):
+        return load_dataset(data, batch_size=batch_size, seed=seed, **split, **options)
+    if not isinstance(data, Sequence) or len(data) not in (2, 4):
+        raise ValueError(
+            "data must be a name or path, (x, y), (x, y, x_test, y_test) or a Data from "
+            f"load_dataset; got {type(data).__name__}"
+        )
+    if options.get("data_dir") is not None or options.get("train_size") is not None:
+        raise ValueError("data_dir and train_size apply to a named dataset, not to arrays")
+    x, y, *test = data
+    x_test, y_test = test or (None, None)
+    return from_arrays(
+        x,
+        y,
+        x_test=x_test,
+        y_test=y_test,
+        batch_size=batch_size,
+        seed=seed,
+        label_noise=options.get("label_noise", 0.0),
+        **split,
     )
 
 
@@ -245,7 +324,8 @@ def load_dataset(
                 f"label_noise needs the training set in memory, and {source.name!r} streams "
                 f"({source.sizes['train']} examples); pass train_size"
             )
-        return _streamed(source, batch_size, validation_split, seed)
+        data = _streamed(source, batch_size, validation_split, seed)
+        return _named(data, name, data_dir, train_size, label_noise)
     x, y = (
         source.arrays["train"]
         if "train" in source.arrays
@@ -271,7 +351,21 @@ def load_dataset(
         data = dataclasses.replace(
             data, test=_stream_pipeline(source.streams["test"], batch_size, None)
         )
-    return data
+    return _named(data, name, data_dir, train_size, label_noise)
+
+
+def _named(
+    data: Data,
+    name: str | Path,
+    data_dir: str | Path | None,
+    train_size: int | None,
+    label_noise: float,
+) -> Data:
+    """`data` as `load_dataset(name, ...)` made it: named so, and made again by it."""
+    make = functools.partial(
+        load_dataset, name, data_dir=data_dir, train_size=train_size, label_noise=label_noise
+    )
+    return dataclasses.replace(data, name=str(name), make=make)
 
 
 def _streamed(source: Source, batch_size: int, validation_split: float, seed: int) -> Data:
@@ -300,6 +394,8 @@ def _streamed(source: Source, batch_size: int, validation_split: float, seed: in
         num_classes=source.num_classes,
         train_examples=size - size % batch_size,
         source=source.origin,
+        batch_size=batch_size,
+        seed=seed,
     )
 
 

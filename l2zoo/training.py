@@ -17,10 +17,10 @@ import numpy as np
 from l2zoo import backends
 from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
-from l2zoo.data import Data, augmented, dataset_label, from_arrays, load_dataset
+from l2zoo.data import Data, as_data, augmented
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
-from l2zoo.models import build_model, check_model_arguments, default_preset
-from l2zoo.presets import Preset, load_preset, split_preset_fields
+from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
+from l2zoo.presets import Preset, load_preset
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
     BACKUP_FOLDER,
@@ -154,22 +154,6 @@ def _epochs_from_csv(path: Path) -> dict[str, list[float]]:
             rows[int(row.pop("epoch"))] = row
     names = sorted({name for row in rows.values() for name, v in row.items() if v != "NA"})
     return {name: [float(rows[e][name]) for e in sorted(rows)] for name in names}
-
-
-def _data(
-    dataset: str | Path | Sequence[np.ndarray], global_batch: int, seed: int, **options: Any
-) -> Data:
-    if isinstance(dataset, str | Path):
-        return load_dataset(dataset, batch_size=global_batch, seed=seed, **options)
-    if options.pop("data_dir", None) is not None or options.pop("train_size", None) is not None:
-        raise ValueError("data_dir and train_size apply to a named dataset, not to arrays")
-    if len(dataset) not in (2, 4):
-        raise ValueError("dataset must be a name, a path, (x, y) or (x, y, x_test, y_test)")
-    x, y, *test = dataset
-    x_test, y_test = test or (None, None)
-    return from_arrays(
-        x, y, x_test=x_test, y_test=y_test, batch_size=global_batch, seed=seed, **options
-    )
 
 
 class ProgbarLogger(keras.callbacks.ProgbarLogger):
@@ -341,18 +325,15 @@ def _check_finite(losses: Sequence[float], first_epoch: int) -> None:
 
 def train(
     model: str = "mlp",
-    preset: str | Path | Preset | None = None,
-    dataset: str | Path | Sequence[np.ndarray] = "mnist",
+    preset: str | Path | Preset | dict[str, Any] | None = None,
+    data: str | Path | Sequence[np.ndarray] | Data = "mnist",
     *,
+    model_args: dict[str, Any] | None = None,
     epochs: int = 5,
     batch_size: int = 64,
     strategy: Any = "auto",
     precision: str = "float32",
     run_dir: str | Path | None = None,
-    data_dir: str | Path | None = None,
-    train_size: int | None = None,
-    validation_split: float = 0.0,
-    label_noise: float = 0.0,
     validate_every_epoch: bool = True,
     steps_per_execution: int = STEPS_PER_EXECUTION,
     jit_compile: bool | str = JIT_COMPILE,
@@ -361,15 +342,20 @@ def train(
     evaluate_train: bool = False,
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    **overrides: Any,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train a zoo model with `model.fit` under a strategy; returns (model, result record).
 
     Args:
         model: a family or a named variant of `list_models()`.
-        preset: a preset name, a .toml path or a `Preset`; by default the variant's own
-            (with its changed fields), for a family 'l2'.
-        dataset: a name or path that `load_dataset` takes, (x, y) or (x, y, x_test, y_test).
+        preset: a preset name, a .toml path or a `Preset` (`load_preset("l2", l2=1e-4)`
+            changes a field); a dict of fields changes the default preset. By default the
+            variant's own (with its changed fields), for a family 'l2'.
+        data: a name or path of `load_dataset`, (x, y), (x, y, x_test, y_test), or a `Data`
+            from `load_dataset` / `from_arrays`, whose options (data_dir, train_size,
+            validation_split, label_noise) it keeps; its batches are made again for this
+            run's global batch and seed where they differ (the seed also picks the changed
+            labels under label noise).
+        model_args: the factory's size arguments, such as `{"units": (256,)}`.
         epochs: passes over the training set.
         batch_size: examples per replica and step.
         strategy: a name of `make_strategy` (on JAX: 'mirrored', or 'auto' with several
@@ -380,16 +366,10 @@ def train(
         run_dir: the run folder (see `l2zoo.runs`): an interrupted run started again with
             it resumes; under multi-worker training the chief writes there, every other
             worker to `run_dir/worker-N`.
-        data_dir: where a named dataset's files are (see `load_dataset`).
-        train_size: train on a class-balanced part of the training set.
-        validation_split: hold out this last fraction of the training set (with the preset's
-            `early_stopping` and no split, the last 10%: early stopping never looks at the
-            test set).
-        label_noise: change this fraction of the training labels, chosen by `seed`, each to
-            another class drawn uniformly (validation and test labels never change).
         validate_every_epoch: score validation data after every epoch (without a split, the
             test set, to watch it: nothing is chosen on it); False scores the test set once,
-            at the end.
+            at the end. With the preset's `early_stopping` and no split, the last 10% of the
+            training set is held out (early stopping never looks at the test set).
         steps_per_execution, jit_compile: Keras' `compile` options ('auto': see
             `resolve_jit_compile`).
         tensorboard: write TensorBoard logs into `run_dir/logs`.
@@ -397,8 +377,6 @@ def train(
         evaluate_train: also score the final model on the training set (for the
             generalization gap; the per-epoch training metrics are running averages).
         verbose, callbacks: as in `model.fit`.
-        **overrides: the model factory's size arguments and any preset field, such as
-            `early_stopping=5` (a patience in epochs).
 
     Every loss in the result is the data loss, the cross-entropy without the penalty (which
     is `penalty`); `test`, `validation` and `train` hold loss, accuracy and ece. Under
@@ -409,27 +387,17 @@ def train(
     whole_number("batch_size", batch_size)
     whole_number("steps_per_execution", steps_per_execution)
     _check_run_options(tensorboard, run_dir, precision)
-    check_model_arguments(model, overrides)
-    preset_fields, overrides = split_preset_fields(overrides)
-    if preset is None:
-        preset, changes = default_preset(model)
-        preset_fields = {**changes, **preset_fields}
-    preset = load_preset(preset, **preset_fields)
-    validation_split = _early_stopping_split(preset, validation_split, validate_every_epoch)
+    model_args = dict(model_args or {})
+    check_model_arguments(model, model_args, sizes_only=True)
+    preset = _run_preset(model, preset)
+    given_split = data.validation_split if isinstance(data, Data) else 0.0
+    validation_split = carve_split(preset, given_split, validate_every_epoch)
     placement = backends.place(strategy)
     steps_per_execution = backends.current().steps_per_execution(placement, steps_per_execution)
     global_batch = batch_size * placement.replicas
     # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
     keras.utils.set_random_seed(seed)
-    data = _data(
-        dataset,
-        global_batch,
-        seed,
-        data_dir=data_dir,
-        train_size=train_size,
-        validation_split=validation_split,
-        label_noise=label_noise,
-    )
+    data = as_data(data, batch_size=global_batch, seed=seed, validation_split=validation_split)
     with placement.scope(), precision_policy(precision):
         net = build_for_run(
             model,
@@ -440,7 +408,7 @@ def train(
             global_batch=global_batch,
             steps_per_execution=steps_per_execution,
             jit_compile=jit_compile,
-            **overrides,
+            **model_args,
         )
     work_dir = _work_dir(run_dir, placement)
     done = _resume(work_dir, epochs)
@@ -467,12 +435,12 @@ def train(
     )
     config = {
         "model": model,
-        "model_overrides": overrides,
-        "dataset": dataset_label(dataset),
+        "model_args": model_args,
+        "dataset": data.name,
         "data_source": data.source,
         "train_examples": data.train_examples,
         "validation": "split" if data.validation else "test" if data.test else None,
-        "label_noise": label_noise,
+        "label_noise": data.label_noise,
         "epochs": epochs,
         "batch_size_per_replica": batch_size,
         "global_batch_size": global_batch,
@@ -493,7 +461,24 @@ def train(
     return net, result
 
 
-def _early_stopping_split(preset: Preset, split: float, validate_every_epoch: bool) -> float:
+def split_model_args(model: str, options: dict[str, Any]) -> tuple[dict, dict]:
+    """(the size arguments of `model`'s factory, every other option) of `options`."""
+    sizes = set(model_arguments(model))
+    return (
+        {key: value for key, value in options.items() if key in sizes},
+        {key: value for key, value in options.items() if key not in sizes},
+    )
+
+
+def _run_preset(model: str, preset: str | Path | Preset | dict[str, Any] | None) -> Preset:
+    """The run's preset: `preset`, or the model's default one, changed by a dict's fields."""
+    if isinstance(preset, dict) or preset is None:
+        name, changes = default_preset(model)
+        return load_preset(name, **{**changes, **(preset or {})})
+    return load_preset(preset)
+
+
+def carve_split(preset: Preset, split: float, validate_every_epoch: bool) -> float:
     """`early_stopping_split`, said aloud when it carves a split of its own."""
     chosen = early_stopping_split(preset.early_stopping, split, validate_every_epoch)
     if chosen != split:

@@ -24,7 +24,7 @@ from l2zoo.data import load_arrays
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir
 from l2zoo.sources import balanced_subset
-from l2zoo.training import train
+from l2zoo.training import split_model_args, train
 
 METHODS = {
     "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
@@ -88,13 +88,15 @@ def cross_validate(
     scores = []
     for index, validation in enumerate(folds):
         training = np.setdiff1d(np.arange(len(y)), validation)
+        model_args, options = split_model_args(model, train_options)
         _, result = train(
             model,
             preset,
             (x[training], y[training], x[validation], y[validation]),
+            model_args=model_args,
             verbose=0,
             run_dir=run_root / f"fold-{index}" if run_root else None,
-            **train_options,
+            **options,
         )
         scores.append(result["test"]["accuracy"])  # the held-out fold, passed as the test set
     return scores
@@ -260,15 +262,17 @@ def tune(
         description=f"{base.name} with {_setting(best_values)} chosen by "
         f"{method} search, {len(folds)}-fold validation accuracy",
     )
+    model_args, options = split_model_args(model, overrides)
     _, final = train(
         model,
         best,
         (x, y, x_test, y_test),
+        model_args=model_args,
         verbose=0,
         epochs=epochs,
         seed=seed,
         run_dir=out / "runs" / "best",
-        **overrides,
+        **options,
     )
     result = {
         "model": model,

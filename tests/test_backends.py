@@ -26,7 +26,7 @@ x = (0.5 * rng.random((256, 28, 28))).astype("float32")
 x[y == 1, :14] += 0.5  # class 1: the top half is brighter
 report = {"backend": keras.backend.backend()}
 for family in ("mlp", "cnn", "transformer"):
-    net, result = l2zoo.train(family, "l2", (x, y), epochs=2, batch_size=32, l2=1e-3,
+    net, result = l2zoo.train(family, {"l2": 1e-3}, (x, y), epochs=2, batch_size=32,
                               precision=sys.argv[1], verbose=0)
     kernels = [keras.ops.convert_to_numpy(v).astype("float64") for v in net.weights
                if v.name == "kernel"]
@@ -86,9 +86,9 @@ x = rng.normal(size=(256, 20)).astype("float32")
 y = (x[:, 0] + x[:, 1] > 0).astype(int)
 weights = {}
 for name, batch in (("default", 64), ("mirrored", 32)):  # the same global batch of 64
-    net, result = l2zoo.train("mlp", "l2", (x, y), strategy=name, batch_size=batch, epochs=3,
-                              units=(32,), l2=1e-2, optimizer="sgd", learning_rate=0.1,
-                              verbose=0)
+    preset = l2zoo.load_preset("l2", l2=1e-2, optimizer="sgd", learning_rate=0.1)
+    net, result = l2zoo.train("mlp", preset, (x, y), strategy=name, batch_size=batch, epochs=3,
+                              model_args={"units": (32,)}, verbose=0)
     assert result["config"]["replicas"] == (2 if name == "mirrored" else 1)
     assert result["config"]["global_batch_size"] == 64
     weights[name] = [keras.ops.convert_to_numpy(w) for w in net.weights]
@@ -178,9 +178,11 @@ class Record(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         steps.append([keras.ops.convert_to_numpy(w).copy() for w in self.model.trainable_weights])
 
-net, result = l2zoo.train("mlp", "adamw", (x, y, x, y), epochs=2, batch_size=32,
-                          steps_per_execution=1, units=(16,), batchnorm=True, ema_momentum=0.9,
-                          schedule="cosine", weight_decay=0.1, verbose=0, callbacks=[Record()])
+preset = l2zoo.load_preset("adamw", batchnorm=True, ema_momentum=0.9, schedule="cosine",
+                           weight_decay=0.1)
+net, result = l2zoo.train("mlp", preset, (x, y, x, y), epochs=2, batch_size=32,
+                          steps_per_execution=1, model_args={"units": (16,)}, verbose=0,
+                          callbacks=[Record()])
 average = steps[0]  # Keras' average: the first step's weights, then m * average + (1 - m) * w
 for weights in steps[1:]:
     average = [0.9 * a + 0.1 * w for a, w in zip(average, weights)]

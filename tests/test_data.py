@@ -133,7 +133,7 @@ def test_from_arrays_trains_the_dense_model_on_random_features():
         (x[:500], y[:500], x[500:], y[500:]),
         epochs=20,
         batch_size=32,
-        units=(32,),
+        model_args={"units": (32,)},
         verbose=0,
     )
     assert model.input_shape == (None, 10) and model.output_shape == (None, 3)
@@ -231,7 +231,8 @@ def test_label_noise_reaches_training_labels_only():
     np.testing.assert_array_equal(test, y[:40])
     train = np.concatenate([b for _, b in data.train.as_numpy_iterator()])
     assert len(train) == 160 and np.bincount(train, minlength=4).sum() == 160
+    data = l2zoo.from_arrays(x, y, label_noise=0.25)
     _, result = l2zoo.train(
-        "mlp", "none", (x, y), epochs=1, batch_size=10, units=2, label_noise=0.25, verbose=0
+        "mlp", "none", data, epochs=1, batch_size=10, model_args={"units": 2}, verbose=0
     )
     assert result["config"]["label_noise"] == 0.25

@@ -244,7 +244,7 @@ def test_a_named_variant_is_its_family_at_the_rows_sizes_under_its_preset():
     )
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 28, 28)).astype("float32"), rng.integers(0, 10, 64)
-    net, result = l2zoo.train("cnn_fashion", dataset=(x, y), epochs=1, batch_size=32, verbose=0)
+    net, result = l2zoo.train("cnn_fashion", data=(x, y), epochs=1, batch_size=32, verbose=0)
     assert net.count_params() == 751_946 and result["config"]["model"] == "cnn_fashion"
     assert result["preset"]["name"] == "cnn_best" and result["preset"]["flip"] is True
     assert (result["preset"]["translate"], result["preset"]["rotate"]) == (0.0, 0.0)

@@ -159,8 +159,8 @@ def test_import_l2zoo_works_from_the_source_checkout():
 def test_the_progress_bar_never_counts_past_the_epoch(capfd):
     x = np.zeros((10 * 32, 4), "float32")
     l2zoo.train(
-        "mlp", "none", (x, np.arange(len(x)) % 2), epochs=1, batch_size=32, units=4,
-        steps_per_execution=4, verbose=1,
+        "mlp", "none", (x, np.arange(len(x)) % 2), epochs=1, batch_size=32,
+        model_args={"units": 4}, steps_per_execution=4, verbose=1,
     )  # fmt: skip
     counts = re.findall(r"(\d+)/(\d+)", capfd.readouterr().out)
     assert counts and all(int(seen) <= int(total) for seen, total in counts)

@@ -80,7 +80,7 @@ def test_tfds_dataset_by_name_gives_its_shape_and_classes_and_every_family_train
             ("transformer", {"patch_size": 8, "dim": 8, "depth": 1, "num_heads": 2, "mlp_dim": 8}),
         ):
             model, result = l2zoo.train(
-                family, "l2", "cifar10", epochs=1, batch_size=16, verbose=0, **sizes
+                family, "l2", "cifar10", epochs=1, batch_size=16, verbose=0, model_args=sizes
             )
             assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
             assert result["epochs_completed"] == 1 and np.isfinite(result["test"]["loss"])
@@ -96,7 +96,13 @@ def test_a_dataset_too_large_for_memory_streams_and_trains(monkeypatch, tmp_path
     data = load_dataset(tmp_path / "big", batch_size=16)
     assert data.train_examples == 48
     _, result = l2zoo.train(
-        "mlp", "none", tmp_path / "big", epochs=30, batch_size=16, units=16, verbose=0
+        "mlp",
+        "none",
+        tmp_path / "big",
+        epochs=30,
+        batch_size=16,
+        model_args={"units": 16},
+        verbose=0,
     )
     assert result["epochs_completed"] == 30 and result["test"]["accuracy"] == 1.0
     # train_size takes a class-balanced part of the stream into memory.
@@ -125,7 +131,13 @@ def test_a_folder_of_class_subfolders_trains_end_to_end(tmp_path):
     test_labels = np.concatenate([y for _, y in data.test.as_numpy_iterator()])
     assert list(np.bincount(test_labels)) == [3, 3, 3]  # every fifth image of each class
     _, result = l2zoo.train(
-        "mlp", "none", str(tmp_path / "shapes"), epochs=30, batch_size=8, units=16, verbose=0
+        "mlp",
+        "none",
+        str(tmp_path / "shapes"),
+        epochs=30,
+        batch_size=8,
+        model_args={"units": 16},
+        verbose=0,
     )
     assert result["test"]["accuracy"] == 1.0
 
@@ -137,7 +149,13 @@ def test_an_npz_file_trains_end_to_end(tmp_path):
     y = (x[:, 0] > 0).astype(int)
     np.savez(tmp_path / "toy.npz", x_train=x[:240], y_train=y[:240], x_test=x[240:], y_test=y[240:])
     _, result = l2zoo.train(
-        "mlp", "none", str(tmp_path / "toy.npz"), epochs=15, batch_size=16, units=16, verbose=0
+        "mlp",
+        "none",
+        str(tmp_path / "toy.npz"),
+        epochs=15,
+        batch_size=16,
+        model_args={"units": 16},
+        verbose=0,
     )
     assert result["config"]["train_examples"] == 240 and result["test"]["accuracy"] > 0.9
 

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from conftest import run
 
+import l2zoo
+from l2zoo import load_dataset
 from l2zoo.cli import main
 from l2zoo.models import build_model
 from l2zoo.training import resolve_jit_compile, train
@@ -39,9 +41,10 @@ import l2zoo
 # a penalty counted once per replica would look like it.
 x, y = x[:64], y[:64]
 for name, batch, l2 in (("default", 64, 1e-2), ("mirrored", 32, 1e-2), ("doubled", 64, 2e-2)):
-    model, result = l2zoo.train("mlp", "l2", (x, y), strategy=name.replace("doubled", "default"),
-                                batch_size=batch, epochs=20, units=(32,), l2=l2,
-                                optimizer="sgd", learning_rate=0.1, verbose=0)
+    preset = l2zoo.load_preset("l2", l2=l2, optimizer="sgd", learning_rate=0.1)
+    model, result = l2zoo.train("mlp", preset, (x, y), strategy=name.replace("doubled", "default"),
+                                batch_size=batch, epochs=20, model_args={"units": (32,)},
+                                verbose=0)
     np.savez(f"{name}.npz", *model.get_weights(), penalty=l2zoo.penalty(model).total,
              loss=result["epochs"]["loss"], replicas=result["config"]["replicas"])
 """
@@ -69,8 +72,9 @@ WORKER = (
     + """
 import sys
 import l2zoo
-model, result = l2zoo.train("mlp", "l2", (x, y), strategy="multi_worker", run_dir=sys.argv[1],
-                            batch_size=32, epochs=2, units=(32,), l2=1e-3, verbose=0)
+model, result = l2zoo.train("mlp", {"l2": 1e-3}, (x, y), strategy="multi_worker",
+                            run_dir=sys.argv[1], batch_size=32, epochs=2,
+                            model_args={"units": (32,)}, verbose=0)
 np.savez(sys.argv[2], *model.get_weights())
 """
 )
@@ -101,8 +105,9 @@ class DieAfterFirstEpoch(keras.callbacks.Callback):
         if epoch == 1:
             os.kill(os.getpid(), signal.SIGKILL)
 
-model, result = l2zoo.train("mlp", "l2", (x, y), strategy="multi_worker", run_dir=sys.argv[1],
-                            batch_size=32, epochs=3, units=(32,), l2=1e-3, verbose=0,
+model, result = l2zoo.train("mlp", {"l2": 1e-3}, (x, y), strategy="multi_worker",
+                            run_dir=sys.argv[1], batch_size=32, epochs=3,
+                            model_args={"units": (32,)}, verbose=0,
                             callbacks=[DieAfterFirstEpoch()] if sys.argv[3] == "die" else [])
 np.savez(sys.argv[2], *model.get_weights())
 """
@@ -169,8 +174,9 @@ class KillAfterFirstEpoch(keras.callbacks.Callback):
         os.kill(os.getpid(), signal.SIGKILL)
 
 kill = [KillAfterFirstEpoch()] if sys.argv[3] == "kill" else []
-l2zoo.train("mlp", "l2", data_dir=sys.argv[1], run_dir=sys.argv[2], epochs=3, train_size=1000,
-            units=(32,), verbose=0, callbacks=kill)
+data = l2zoo.load_dataset("mnist", data_dir=sys.argv[1], train_size=1000)
+l2zoo.train("mlp", "l2", data, run_dir=sys.argv[2], epochs=3, model_args={"units": (32,)},
+            verbose=0, callbacks=kill)
 """
 
 
@@ -271,14 +277,11 @@ def test_early_stopping_ends_a_hopeless_run_and_tensorboard_writes_its_logs(tmp_
     x, y = rng.normal(size=(600, 20)).astype("float32"), rng.integers(0, 3, 600)  # no signal
     _, result = l2zoo.train(
         "mlp",
-        "none",
-        (x, y),
+        l2zoo.load_preset("none", learning_rate=0.01, early_stopping=2),
+        l2zoo.from_arrays(x, y, validation_split=0.2),
         epochs=30,
         batch_size=32,
-        units=(64,),
-        learning_rate=0.01,
-        validation_split=0.2,
-        early_stopping=2,
+        model_args={"units": (64,)},
         tensorboard=True,
         run_dir=tmp_path,
         verbose=0,
@@ -292,12 +295,11 @@ def test_recommended_preset_augments_in_the_pipeline_and_decays_to_zero(mnist_di
     net, result = train(
         "mlp",
         "mlp_best",
+        load_dataset("mnist", data_dir=mnist_dir, train_size=2000),
         epochs=2,
-        train_size=2000,
-        data_dir=mnist_dir,
         validate_every_epoch=False,
         verbose=0,
-        units=64,
+        model_args={"units": 64},
     )
     # Augmentation runs in the pipeline, so only dropout keeps XLA off on a CPU.
     assert result["preset"]["translate"] == 0.1 and result["config"]["jit_compile"] is False
@@ -337,14 +339,12 @@ def test_ema_momentum_ends_fit_on_the_moving_average_of_the_weights():
     momentum = 0.9
     net, result = train(
         "mlp",
-        "none",
+        l2zoo.load_preset("none", ema_momentum=momentum, learning_rate=0.05),
         (x, y, x, y),
         epochs=2,
         batch_size=32,
         steps_per_execution=1,
-        units=(16,),
-        ema_momentum=momentum,
-        learning_rate=0.05,
+        model_args={"units": (16,)},
         verbose=0,
         callbacks=[Record()],
     )
@@ -390,8 +390,9 @@ def test_early_stopping_without_a_split_never_looks_at_the_test_set(monkeypatch,
     monkeypatch.setattr(keras.Model, "evaluate", spy_evaluate)
     monkeypatch.setattr(keras.Model, "predict", spy_predict)
     _, result = train(
-        "mlp", "none", (x[:500], y[:500], x[500:], y[500:]), epochs=3, batch_size=25,
-        units=(8,), early_stopping=2, verbose=0,
+        "mlp", l2zoo.load_preset("none", early_stopping=2), (x[:500], y[:500], x[500:], y[500:]),
+        epochs=3,
+        batch_size=25, model_args={"units": (8,)}, verbose=0,
     )  # fmt: skip
     assert "last 10% of the training set" in capsys.readouterr().out
     # fit validates on the 50 held-out training examples after every epoch (its inner
@@ -411,8 +412,9 @@ def test_memorization_curves_are_the_final_models_accuracy_on_noisy_and_clean_la
     x = rng.normal(size=(400, 8)).astype("float32")
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
     net, result = train(
-        "mlp", "none", (x, y, x[:64], y[:64]), epochs=4, batch_size=32, units=(32,),
-        learning_rate=0.01, label_noise=0.3, seed=3, verbose=0,
+        "mlp", l2zoo.load_preset("none", learning_rate=0.01),
+        l2zoo.from_arrays(x, y, x_test=x[:64], y_test=y[:64], label_noise=0.3), epochs=4,
+        batch_size=32, model_args={"units": (32,)}, seed=3, verbose=0,
     )  # fmt: skip
     data = from_arrays(x, y, batch_size=32, label_noise=0.3, seed=3)
     given = data.arrays["train"][1]
@@ -423,3 +425,26 @@ def test_memorization_curves_are_the_final_models_accuracy_on_noisy_and_clean_la
         assert len(result["epochs"][name]) == 4
         assert result["epochs"][name][-1] == pytest.approx(value)
     assert result["epochs"]["clean_accuracy"][-1] > 0.6  # learned the pattern: 3 classes
+
+
+def test_train_takes_its_parts_by_name_and_remakes_a_datas_batches_for_the_run():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(160, 6)).astype("float32"), rng.integers(0, 2, 160)
+    with pytest.raises(ValueError, match=r"'l2' is a preset field, not a size of model 'mlp'"):
+        train("mlp", "l2", (x, y), model_args={"units": (4,), "l2": 1e-3})
+    with pytest.raises(ValueError, match=r"data must be a name or path, \(x, y\)"):
+        train("mlp", "l2", [x])
+    # A dict of fields changes the default preset; the sizes go to the factory.
+    net, result = train(
+        "mlp", {"l2": 1e-3}, (x, y), epochs=1, batch_size=16, model_args={"units": (4,)},
+        verbose=0,
+    )  # fmt: skip
+    assert (result["preset"]["name"], result["preset"]["l2"]) == ("l2", 1e-3)
+    assert net.count_params() == 6 * 4 + 4 + 4 * 2 + 2
+    # A Data made with other batches and no split is made again for the run: 16 a batch, and
+    # the last quarter held out as it asked for.
+    data = l2zoo.from_arrays(x, y, batch_size=64, validation_split=0.25)
+    _, result = train("mlp", "none", data, epochs=1, batch_size=16, verbose=0)
+    assert result["config"]["global_batch_size"] == 16
+    assert result["config"]["validation"] == "split" and result["config"]["train_examples"] == 112
+    assert data.batched(64, 0) is data  # made so already: itself

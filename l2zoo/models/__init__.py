@@ -130,13 +130,20 @@ def model_arguments(family: str) -> list[str]:
     return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
-def check_model_arguments(family: str, names: Iterable[str]) -> None:
+def check_model_arguments(family: str, names: Iterable[str], sizes_only: bool = False) -> None:
     """Raise one readable error if a name is neither a size argument of `family` nor a
-    preset field (the factories take both)."""
+    preset field (the factories take both; with `sizes_only`, sizes alone)."""
     from l2zoo.presets import preset_fields
 
     parameters = inspect.signature(factory(family)).parameters
-    unknown = sorted(set(names) - set(parameters) - preset_fields())
+    unknown = sorted(set(names) - set(parameters) - (set() if sizes_only else preset_fields()))
+    fields = sorted(set(unknown) & preset_fields())
+    if fields:
+        raise ValueError(
+            f"{', '.join(map(repr, fields))} is a preset field, not a size of model "
+            f"{family!r}: pass it through the preset (load_preset(name, {fields[0]}=...), or "
+            f"preset={{{fields[0]!r}: ...}})"
+        )
     if unknown:
         raise ValueError(
             f"model {family!r} has no argument {', '.join(map(repr, unknown))}; its size "
