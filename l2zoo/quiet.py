@@ -21,6 +21,7 @@ _ABSL = rb"\d{4} [\d:. ]+ \d+ [\w./-]+:\d+\] "
 _NOISE = re.compile(
     rb"^(?:[IW]" + _ABSL + rb"|E" + _ABSL + rb".*(?:cuda|cuInit|cudnn|cufft|cublas|tensorrt)"
     rb"|WARNING: All log messages before absl::InitializeLog"
+    rb"|\s*\[\[\{\{node "  # the second line of a TensorFlow op's warning
     rb"|To enable the following instructions: .* rebuild TensorFlow)",
     re.IGNORECASE,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import re
 import socket
 import zlib
 from collections.abc import Callable
@@ -416,7 +417,7 @@ def _image_folder_source(folder: Path) -> Source:
         return source
     for split, path in split_folders.items() if has_splits else [("train", folder)]:
         dataset = keras.utils.image_dataset_from_directory(str(path), shuffle=False, **options)
-        batches = list(dataset.map(_to_uint8).batch(1024).as_numpy_iterator())
+        batches = _decoded(dataset)
         source.arrays[split] = (
             np.concatenate([x for x, _ in batches]),
             np.concatenate([y for _, y in batches]).astype("int32"),
@@ -430,6 +431,24 @@ def _image_folder_source(folder: Path) -> Source:
         source.arrays.update(train=(x[~test], y[~test]), test=(x[test], y[test]))
     source.sizes.update({split: len(y) for split, (_, y) in source.arrays.items()})
     return source
+
+
+def _decoded(dataset: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every (images, labels) batch of a Keras image dataset; a file TensorFlow cannot decode
+    is named in one readable error."""
+    import tensorflow as tf
+
+    try:
+        return list(dataset.map(_to_uint8).batch(1024).as_numpy_iterator())
+    except tf.errors.InvalidArgumentError as error:
+        for path in dataset.file_paths:
+            try:
+                tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+            except tf.errors.InvalidArgumentError as bad:
+                # TensorFlow wraps the decoder's words: "{{function_node ...}} Invalid PNG. [Op:..."
+                reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", bad.message).strip()
+                raise ValueError(f"{path} is not a readable image: {reason}") from None
+        raise ValueError(f"an image of the folder cannot be read: {error.message}") from None
 
 
 def _to_uint8(image: Any, label: Any) -> tuple[Any, Any]:

@@ -199,3 +199,15 @@ def test_bad_folders_and_names_are_refused(tmp_path):
         ValueError, match=r"unknown dataset 'no_such_set'.*Built in: mnist, fashion_mnist.*cifar10"
     ):
         load_dataset("no_such_set")
+
+
+def test_a_corrupt_image_in_a_class_folder_is_named_in_one_line(tmp_path):
+    _png_folder(tmp_path / "shapes", per_class=4)
+    broken = tmp_path / "shapes" / "class_1" / "2.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not a picture" * 4)
+    with pytest.raises(ValueError) as caught:
+        load_dataset(tmp_path / "shapes", batch_size=4)
+    assert (
+        str(caught.value)
+        == f"{broken} is not a readable image: Invalid PNG. Failed to initialize decoder."
+    )
