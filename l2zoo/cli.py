@@ -6,6 +6,7 @@ import argparse
 import ast
 import dataclasses
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -464,7 +465,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # the reader left (`l2zoo presets | head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
+        except KeyboardInterrupt:
+            print(interrupted(args, sys.argv[1:] if argv is None else argv), file=sys.stderr)
+            return 130
     return 0
+
+
+def interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
+    """The one line Ctrl-C leaves: where a run stopped and the command that resumes it."""
+    if args.command == "train" and args.run_dir:
+        from l2zoo.runs import epochs_done
+
+        named = any(arg == "--run-dir" or arg.startswith("--run-dir=") for arg in argv)
+        again = [*argv, *([] if named else ["--run-dir", args.run_dir])]
+        done = epochs_done(args.run_dir)
+        return (
+            f"l2zoo: interrupted after {done} of {args.epochs} epochs; "
+            f"`l2zoo {shlex.join(again)}` resumes it"
+        )
+    if args.command in ("compare", "sweep", "tune"):
+        return "l2zoo: interrupted; the same command resumes, repeating no finished run"
+    return "l2zoo: interrupted"
 
 
 if __name__ == "__main__":

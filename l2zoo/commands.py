@@ -13,7 +13,7 @@ from typing import Any
 from l2zoo.checks import whole_number
 from l2zoo.models import default_preset, list_models, suits, variant
 from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
-from l2zoo.runs import check_output_dir
+from l2zoo.runs import check_output_dir, check_unlocked
 
 
 def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,6 +125,8 @@ def train_command(args: argparse.Namespace) -> None:
     fields, _ = split_preset_fields(training_overrides(args))
     preset = load_preset(given_preset(args), **fields)
     run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset.name))
+    check_unlocked(run_dir)
+    args.run_dir = str(run_dir)  # what an interrupted run resumes from
     from l2zoo.data import load_dataset
     from l2zoo.training import carve_split, epoch_line, train
 

@@ -5,6 +5,7 @@
     RUN/history.csv    one row per epoch, across resumed runs
     RUN/result.json    the result record, written last
     RUN/backup/        Keras' BackupAndRestore state while the run is unfinished
+    RUN/.lock          the OS lock a training process holds (its process id inside)
 
 Every file is written atomically. Training writes here (`l2zoo.training`); `l2zoo.inference`
 reads a run back (`load_model`, `evaluate`, `predict`).
@@ -12,9 +13,12 @@ reads a run back (`load_model`, `evaluate`, `predict`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +33,7 @@ PRESET_FILE = "preset.toml"
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 BACKUP_FOLDER = "backup"
+LOCK_FILE = ".lock"
 
 
 def check_output_dir(path: str | Path, what: str = "run folder") -> Path:
@@ -44,6 +49,58 @@ def check_output_dir(path: str | Path, what: str = "run folder") -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{what} {path} cannot be made: {existing} is not writable")
     return path
+
+
+@contextlib.contextmanager
+def locked(work_dir: Path | None) -> Iterator[None]:
+    """Within this block this process holds the run folder's OS lock (released on any exit,
+    a kill included); another process that asks for it is refused, naming the holder. No
+    folder, no lock. A folder made here and left with nothing but the lock (the block failed
+    before writing) is removed again."""
+    if work_dir is None:
+        yield
+        return
+    made = not work_dir.exists()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _lock(work_dir):
+            yield
+    except BaseException:
+        if made and [p.name for p in work_dir.iterdir()] == [LOCK_FILE]:
+            (work_dir / LOCK_FILE).unlink()
+            work_dir.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _lock(work_dir: Path) -> Iterator[None]:
+    with open(work_dir / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise ValueError(
+                f"run folder {work_dir} is in use by process {holder}, which trains there; "
+                "wait for it to end, or pass another run folder"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def check_unlocked(work_dir: str | Path) -> None:
+    """One readable error if a process trains in `work_dir` now (see `locked`)."""
+    if (Path(work_dir) / LOCK_FILE).is_file():
+        with _lock(Path(work_dir)):
+            pass
+
+
+def epochs_done(work_dir: str | Path) -> int:
+    """Epochs an unfinished run in `work_dir` has finished (what a resumed run skips)."""
+    metadata = Path(work_dir) / BACKUP_FOLDER / "training_metadata.json"
+    return int(json.loads(metadata.read_text())["epoch"]) if metadata.is_file() else 0
 
 
 def default_run_dir(model: str, preset: str, root: str | Path = "runs") -> Path:
@@ -63,9 +120,8 @@ def resume_point(work_dir: Path) -> int:
     Without a backup the run starts from scratch, so the history of an earlier run there is
     dropped: the log then matches the weights.
     """
-    metadata = work_dir / BACKUP_FOLDER / "training_metadata.json"
-    if metadata.is_file():
-        return int(json.loads(metadata.read_text())["epoch"])
+    if (work_dir / BACKUP_FOLDER / "training_metadata.json").is_file():
+        return epochs_done(work_dir)
     (work_dir / HISTORY_FILE).unlink(missing_ok=True)
     return 0
 

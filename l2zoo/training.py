@@ -26,6 +26,7 @@ from l2zoo.runs import (
     BACKUP_FOLDER,
     HISTORY_FILE,
     check_output_dir,
+    locked,
     resume_point,
     write_run,
 )
@@ -309,7 +310,6 @@ def _work_dir(run_dir: str | Path | None, placement: Placement) -> Path | None:
     folder = Path(run_dir)
     if placement.task_id:
         folder = folder / f"worker-{placement.task_id}"
-    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -393,72 +393,73 @@ def train(
     given_split = data.validation_split if isinstance(data, Data) else 0.0
     validation_split = carve_split(preset, given_split, validate_every_epoch)
     placement = backends.place(strategy)
-    steps_per_execution = backends.current().steps_per_execution(placement, steps_per_execution)
-    global_batch = batch_size * placement.replicas
-    # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
-    keras.utils.set_random_seed(seed)
-    data = as_data(data, batch_size=global_batch, seed=seed, validation_split=validation_split)
-    with placement.scope(), precision_policy(precision):
-        net = build_for_run(
-            model,
-            preset,
-            data,
-            placement.replicas,
-            epochs=epochs,
-            global_batch=global_batch,
-            steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile,
-            **model_args,
-        )
     work_dir = _work_dir(run_dir, placement)
-    done = _resume(work_dir, epochs)
-    validation = (data.validation or data.test) if validate_every_epoch else None
-    fit_callbacks = _callbacks(
-        work_dir,
-        preset.early_stopping,
-        tensorboard,
-        bool(preset.ema_momentum and validation),
-        _memorization(data, global_batch, placement),
-    )
-    fitted = _fit(
-        net,
-        data,
-        preset,
-        placement,
-        global_batch,
-        validation,
-        epochs=epochs,
-        done=done,
-        callbacks=[*fit_callbacks, *callbacks],
-        verbose=verbose,
-        evaluate_train=evaluate_train,
-    )
-    config = {
-        "model": model,
-        "model_args": model_args,
-        "dataset": data.name,
-        "data_source": data.source,
-        "train_examples": data.train_examples,
-        "validation": "split" if data.validation else "test" if data.test else None,
-        "label_noise": data.label_noise,
-        "epochs": epochs,
-        "batch_size_per_replica": batch_size,
-        "global_batch_size": global_batch,
-        "optimizer_steps": epochs * (data.train_examples // global_batch),
-        "strategy": placement.name,
-        "replicas": placement.replicas,
-        "steps_per_execution": steps_per_execution,
-        "jit_compile": net.jit_compile,
-        "seed": seed,
-        "backend": backends.name(),
-        "precision": precision,
-        "keras": keras.__version__,
-        **backends.current().versions(),
-    }
-    result = _record(net, preset, data.train_examples, work_dir, fitted, config)
-    if work_dir is not None:
-        write_run(work_dir, net, preset, result["epochs"], result)
-    return net, result
+    with locked(work_dir):  # a second process in this folder is refused, naming this one
+        steps_per_execution = backends.current().steps_per_execution(placement, steps_per_execution)
+        global_batch = batch_size * placement.replicas
+        # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
+        keras.utils.set_random_seed(seed)
+        data = as_data(data, batch_size=global_batch, seed=seed, validation_split=validation_split)
+        with placement.scope(), precision_policy(precision):
+            net = build_for_run(
+                model,
+                preset,
+                data,
+                placement.replicas,
+                epochs=epochs,
+                global_batch=global_batch,
+                steps_per_execution=steps_per_execution,
+                jit_compile=jit_compile,
+                **model_args,
+            )
+        done = _resume(work_dir, epochs)
+        validation = (data.validation or data.test) if validate_every_epoch else None
+        fit_callbacks = _callbacks(
+            work_dir,
+            preset.early_stopping,
+            tensorboard,
+            bool(preset.ema_momentum and validation),
+            _memorization(data, global_batch, placement),
+        )
+        fitted = _fit(
+            net,
+            data,
+            preset,
+            placement,
+            global_batch,
+            validation,
+            epochs=epochs,
+            done=done,
+            callbacks=[*fit_callbacks, *callbacks],
+            verbose=verbose,
+            evaluate_train=evaluate_train,
+        )
+        config = {
+            "model": model,
+            "model_args": model_args,
+            "dataset": data.name,
+            "data_source": data.source,
+            "train_examples": data.train_examples,
+            "validation": "split" if data.validation else "test" if data.test else None,
+            "label_noise": data.label_noise,
+            "epochs": epochs,
+            "batch_size_per_replica": batch_size,
+            "global_batch_size": global_batch,
+            "optimizer_steps": epochs * (data.train_examples // global_batch),
+            "strategy": placement.name,
+            "replicas": placement.replicas,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": net.jit_compile,
+            "seed": seed,
+            "backend": backends.name(),
+            "precision": precision,
+            "keras": keras.__version__,
+            **backends.current().versions(),
+        }
+        result = _record(net, preset, data.train_examples, work_dir, fitted, config)
+        if work_dir is not None:
+            write_run(work_dir, net, preset, result["epochs"], result)
+        return net, result
 
 
 def split_model_args(model: str, options: dict[str, Any]) -> tuple[dict, dict]:

@@ -4,6 +4,10 @@ fails fast with one line; the command line is quiet and quick."""
 import gzip
 import json
 import re
+import shlex
+import signal
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -179,3 +183,56 @@ def test_load_model_compiles_with_the_presets_weight_decay_exclusions(tmp_path):
     loaded.optimizer.build(loaded.trainable_variables)
     decayed = {v.name for v in loaded.trainable_variables if loaded.optimizer._use_weight_decay(v)}
     assert decayed == {"kernel"} and float(loaded.optimizer.weight_decay) == pytest.approx(0.1)
+
+
+def start_training(folder, mnist_dir, epochs, cwd):
+    """`l2zoo train` in the background, its lines on stdout as they come."""
+    argv = [
+        "train", "--model", "mlp", "--model-arg", "units=16", "--epochs", str(epochs),
+        "--train-size", "3000", "--data-dir", str(mnist_dir),
+        *(["--run-dir", str(folder)] if folder else []),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "l2zoo", *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, argv
+
+
+@pytest.mark.slow
+def test_a_second_training_in_a_locked_folder_is_refused_and_the_first_finishes(
+    tmp_path, mnist_dir
+):
+    first, argv = start_training(tmp_path / "run", mnist_dir, 4, tmp_path)
+    assert first.stdout.readline().startswith("Epoch 1")  # it trains, holding the folder
+    second = run("-m", "l2zoo", *argv, cwd=tmp_path)
+    assert second.returncode == 2 and second.stderr == (
+        f"l2zoo: error: run folder {tmp_path / 'run'} is in use by process {first.pid}, which "
+        "trains there; wait for it to end, or pass another run folder\n"
+    )
+    first.communicate(timeout=300)
+    assert first.returncode == 0
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2", "3"]
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["epochs_completed"] == 4
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_run_in_one_line_that_names_the_command_resuming_it(tmp_path, mnist_dir):
+    process, _ = start_training(None, mnist_dir, 4, tmp_path)  # the default run folder
+    assert process.stdout.readline().startswith("Epoch 1")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130
+    found = re.fullmatch(
+        r"l2zoo: interrupted after (\d) of 4 epochs; `l2zoo (.*)` resumes it\n", err
+    )
+    assert found, err
+    again = run("-m", "l2zoo", *shlex.split(found[2]), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming at epoch {int(found[1]) + 1} of 4" in again.stdout
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert json.loads((folder / "result.json").read_text())["epochs_completed"] == 4
