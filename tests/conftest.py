@@ -33,6 +33,12 @@ def data_root() -> Path:
     return Path(os.environ.get("L2ZOO_DATA_DIR") or REPO.parent / "shared" / "data")
 
 
+# The processes the tests start (the study, the notebook's kernel, the command line) find the
+# datasets beside the checkout too, with nothing set; L2ZOO_DATA_DIR still wins.
+if data_root().is_dir():
+    os.environ.setdefault("L2ZOO_DATA_DIR", str(data_root()))
+
+
 def dataset_dir(name: str) -> Path:
     folder = data_root() / name
     if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
