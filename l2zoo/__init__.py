@@ -10,11 +10,17 @@ import importlib
 import os
 from typing import Any
 
+from l2zoo import startup
+
 # TensorFlow uses oneDNN's CPU kernels only on CPUs with AVX-512 VNNI and the like; on this
 # 2-core AVX2 machine they trained the CNN 1.5x and the ViT 1.2-1.7x faster (docs/speed.md).
 # TensorFlow reads the variable when it is first imported, which happens after this line; a
 # value you set yourself wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+# TensorFlow's C++ logs after start-up: warnings and errors only (a value you set wins). The
+# lines before absl starts are filtered while TensorFlow loads (`l2zoo.startup`).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 __version__ = "0.1.0"
 
@@ -59,6 +65,9 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+startup.install()
 
 
 def __getattr__(name: str) -> Any:

@@ -250,3 +250,44 @@ def test_a_named_variant_is_its_family_at_the_rows_sizes_under_its_preset():
     assert (result["preset"]["translate"], result["preset"]["rotate"]) == (0.0, 0.0)
     with pytest.raises(ValueError, match="unknown model 'cnn_huge'; valid models: cnn, mlp"):
         build_model("cnn_huge", (28, 28, 1), 10)
+
+
+SAVE_EVERY_FAMILY = """
+import numpy as np
+import l2zoo
+
+x = np.random.default_rng(0).random((4, 8, 8, 1)).astype("float32")
+np.save("x.npy", x)
+sizes = {"mlp": {}, "cnn": {"filters": (4,)}, "transformer": {"patch_size": 4, "dim": 8}}
+for family, args in sizes.items():
+    model = l2zoo.build_model(family, (8, 8, 1), 3, "l2_dropout", **args)
+    model.save(f"{family}.keras")
+    np.save(f"{family}.npy", model.predict(x, verbose=0))
+"""
+
+LOAD_IN_PLAIN_KERAS = """
+import numpy as np
+import l2zoo  # nothing else of l2zoo is touched
+import keras
+
+x = np.load("x.npy")
+for family in ("mlp", "cnn", "transformer"):
+    model = keras.models.load_model(f"{family}.keras")
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.load(f"{family}.npy"), atol=1e-6)
+    print(family, type(model).__name__)
+"""
+
+
+@pytest.mark.slow
+def test_plain_keras_loads_every_family_after_import_l2zoo_and_prints_no_start_up_lines(
+    tmp_path,
+):
+    saved = run("-c", SAVE_EVERY_FAMILY, cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    loaded = run("-c", LOAD_IN_PLAIN_KERAS, cwd=tmp_path, env={"L2ZOO_VERBOSE": "0"})
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.split() == ["mlp", "Functional", "cnn", "Functional"] + [
+        "transformer",
+        "Functional",
+    ]
+    assert loaded.stderr == ""  # TensorFlow's start-up lines and CUDA probes filtered

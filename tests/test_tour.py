@@ -11,9 +11,7 @@ pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not
 TOUR = Path(__file__).resolve().parents[1] / "examples" / "tour.ipynb"
 
 
-def test_the_tour_notebook_runs_top_to_bottom_for_a_reader_who_sets_nothing(
-    mnist_dir, monkeypatch
-):
+def test_the_tour_notebook_runs_top_to_bottom_for_a_reader_who_sets_nothing(mnist_dir, monkeypatch):
     monkeypatch.delenv("L2ZOO_DATA_DIR", raising=False)  # the kernel inherits this process's
     notebook = nbformat.read(TOUR, as_version=4)
     NotebookClient(
