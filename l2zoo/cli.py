@@ -315,6 +315,19 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="files to classify")
     predict.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     predict.set_defaults(handler=handlers.predict_command)
+    export = _saved_model_command(
+        commands,
+        "export",
+        "write a run's model as a SavedModel or ONNX file that needs no l2zoo",
+        "Keras' model.export of a run folder's model (or a .keras file): a TensorFlow "
+        "SavedModel (tf.saved_model.load, TF Serving) or an ONNX file (onnxruntime; needs "
+        "the [onnx] extra). The forward pass only, standalone.",
+    )
+    export.add_argument("--format", choices=("saved_model", "onnx"), default="saved_model")
+    export.add_argument(
+        "--out", help="where to write it (default: RUN/saved_model or RUN/model.onnx)"
+    )
+    export.set_defaults(handler=handlers.export_command)
     compare = commands.add_parser(
         "compare",
         help="train one model under several presets; table and plots",
@@ -434,7 +447,7 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
     bench.set_defaults(handler=handlers.bench_command)
-    for command in (train, evaluate, predict, compare, sweep, tune, bench):
+    for command in (train, evaluate, predict, export, compare, sweep, tune, bench):
         command.add_argument(
             "--backend",
             choices=BACKENDS,

@@ -213,6 +213,17 @@ def predict_command(args: argparse.Namespace) -> None:
     )
 
 
+def export_command(args: argparse.Namespace) -> None:
+    from l2zoo.export import check_format
+
+    check_format(args.format)  # before TensorFlow loads: a missing converter fails in a blink
+    from l2zoo.export import export
+
+    out = export(args.run, args.format, args.out)
+    reader = "tf.saved_model.load" if args.format == "saved_model" else "onnxruntime"
+    print(f"exported: {out} (load it with {reader}; no l2zoo needed)")
+
+
 def _search_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options compare, sweep and tune share: output, data, training, workers."""
     return {

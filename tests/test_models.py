@@ -291,3 +291,71 @@ def test_plain_keras_loads_every_family_after_import_l2zoo_and_prints_no_start_u
         "Functional",
     ]
     assert loaded.stderr == ""  # TensorFlow's start-up lines and CUDA probes filtered
+
+
+EXPORT_EVERY_FAMILY = """
+import numpy as np
+import l2zoo
+from l2zoo.export import export
+
+x = np.load("x.npy")
+sizes = {"mlp": {}, "cnn": {"filters": (4,)}, "transformer": {"patch_size": 4, "dim": 8}}
+for family, args in sizes.items():
+    model = l2zoo.build_model(family, (8, 8, 1), 3, "l2", **args)
+    model.save(f"{family}.keras")
+    np.save(f"{family}-expected.npy", model.predict(x, verbose=0))
+    for format in ("saved_model", "onnx"):
+        export(f"{family}.keras", format)
+"""
+
+WITHOUT_L2ZOO = """
+import sys
+sys.modules["l2zoo"] = None  # a colleague's process: `import l2zoo` fails
+import numpy as np
+import onnxruntime
+import tensorflow as tf
+
+try:
+    import l2zoo
+except ImportError:
+    pass
+else:
+    raise SystemExit("l2zoo imported")
+x = np.load("x.npy")
+for family in ("mlp", "cnn", "transformer"):
+    expected = np.load(f"{family}-expected.npy")
+    session = onnxruntime.InferenceSession(f"{family}.onnx")
+    onnx = session.run(None, {session.get_inputs()[0].name: x})[0]
+    saved = tf.saved_model.load(f"{family}_saved_model")  # held: its variables live in it
+    served = saved.serve(x).numpy()
+    print(family, np.abs(onnx - expected).max(), np.abs(served - expected).max())
+"""
+
+
+@pytest.mark.slow
+def test_exported_models_predict_as_keras_does_in_a_process_without_l2zoo(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).random((5, 8, 8, 1)).astype("float32"))
+    exported = run("-c", EXPORT_EVERY_FAMILY, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    checked = run("-c", WITHOUT_L2ZOO, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    for line in checked.stdout.splitlines():
+        family, onnx, served = line.split()
+        assert float(onnx) < 1e-5 and float(served) < 1e-5, line
+    assert len(checked.stdout.splitlines()) == 3
+
+
+def test_export_without_its_converter_names_the_extra_to_install(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    from l2zoo.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real(name, *a)
+    )
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx"]) == 2
+    assert capsys.readouterr().err == (
+        "l2zoo: error: format 'onnx' needs tf2onnx, which is not installed: "
+        "pip install 'l2zoo[onnx]'\n"
+    )

@@ -2,7 +2,8 @@
 (`place`), whether a GPU is there (`has_gpu`), whether 'auto' compiles with XLA
 (`auto_jit_compile`), how many steps one call runs (`steps_per_execution`), whether `fit` takes
 NumPy arrays (`FEEDS_ARRAYS`), what wraps `fit` (`fit_scope`), which versions to record
-(`versions`) and which bench variants exist (`BENCH_VARIANTS`, `MODEL_VARIANTS`).
+(`versions`), which bench variants exist (`BENCH_VARIANTS`, `MODEL_VARIANTS`) and which
+formats `l2zoo export` writes (`EXPORTS`).
 
 Nothing outside this folder asks which backend runs: it asks `current()`.
 """

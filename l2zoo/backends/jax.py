@@ -17,6 +17,7 @@ FEEDS_ARRAYS = True
 # What feeding JAX from tf.data costs (JAX without jit runs eagerly: no other variants).
 BENCH_VARIANTS = {"tf.data input": {"pipeline": True}}
 MODEL_VARIANTS: dict[str, dict[str, Any]] = {}
+EXPORTS: tuple[str, ...] = ()  # `l2zoo export` runs on TensorFlow
 
 
 def place(name: Any = "auto") -> Placement:

@@ -40,6 +40,8 @@ BENCH_VARIANTS = {
     "unrolled_steps=1": {"unrolled_steps": 1},
 }
 MODEL_VARIANTS = {"jit=False": {"jit_compile": False}}
+# The formats `l2zoo export` writes here (Keras' `model.export`).
+EXPORTS = ("saved_model", "onnx")
 
 
 def place(name: Any = "auto") -> Placement:

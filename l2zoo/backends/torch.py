@@ -17,6 +17,7 @@ from l2zoo.backends import Placement, check_strategy
 FEEDS_ARRAYS = True
 BENCH_VARIANTS = {"jit=True (torch.compile)": {"jit_compile": True}}
 MODEL_VARIANTS: dict[str, dict[str, Any]] = {}
+EXPORTS: tuple[str, ...] = ()  # `l2zoo export` runs on TensorFlow
 
 
 def place(name: Any = "auto") -> Placement:
