@@ -33,10 +33,11 @@ from l2zoo.quiet import filtered_stderr
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, where it has one worth showing."""
+    """Shows each option's default, where it has one worth showing (not a flag's: the
+    default of `--no-validation` is to validate, which "(default: True)" would not say)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, []) or action.help is None:
+        if action.default in (None, False, []) or action.help is None or action.nargs == 0:
             return action.help
         return super()._get_help_string(action)
 

@@ -3,6 +3,7 @@ training (it compiles a loaded model as training does) and the run folder (`l2zo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ def load_model(path: str | Path) -> keras.Model:
     try:
         model = keras.saving.load_model(file, compile=not preset_file.is_file())
     except (ValueError, OSError) as error:
+        if "safe_mode" in str(error):
+            raise ValueError(
+                f"{file} was not loaded: it holds Python code (a Lambda layer), which Keras' "
+                "safe mode does not run; if you trust where it came from, load it with "
+                "keras.saving.load_model(path, safe_mode=False)"
+            ) from None
         raise ValueError(f"{file} is not a Keras model file (.keras): {error}") from None
     if preset_file.is_file():
         steps = read_result(path).get("config", {}).get("optimizer_steps") or 1
@@ -141,13 +148,22 @@ def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int]) -> tupl
 
 
 def _read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    import PIL.Image
+
     channels = {1: "grayscale", 3: "rgb", 4: "rgba"}
     if len(shape) != 3 or shape[-1] not in channels:
         raise ValueError(
             f"{path}: the model takes inputs of shape {shape}, not images (height, width, "
             "1, 3 or 4 channels)"
         )
-    image = keras.utils.load_img(path, color_mode=channels[shape[-1]], target_size=shape[:2])
+    with warnings.catch_warnings():  # a large photo is shrunk to the model's size anyway
+        warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+        try:
+            image = keras.utils.load_img(
+                path, color_mode=channels[shape[-1]], target_size=shape[:2]
+            )
+        except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError) as error:
+            raise ValueError(f"{path} is not a readable image: {error}") from None
     return keras.utils.img_to_array(image, dtype="uint8")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from l2zoo.atomic import write_with
 
@@ -38,6 +39,7 @@ def loss_curves(curves: dict[str, dict[int, dict[str, list[float]]]], path: Path
         ylabel="cross-entropy (penalty excluded)",
         title="Loss per epoch, mean over seeds",
     )
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, no 1.25
     axes.legend(fontsize="small", ncols=2)
     save(figure, path)
 
@@ -72,6 +74,7 @@ def memorization(curves: dict[str, dict[int, dict[str, list[float]]]], path: Pat
             mean = _mean_curve([run[name] for run in by_seed.values()]) * 100
             axes.plot(np.arange(1, len(mean) + 1), mean, color=f"C{index % 10}", label=label)
         axes.set(xlabel="epoch", ylabel="training accuracy (%)", title=title, ylim=(0, 100))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize="small")
     figure.suptitle("Memorization under label noise (training set, not augmented)")
     save(figure, path)

@@ -260,7 +260,9 @@ def tune(
         name=f"{base.name}_tuned",
         **best_values,
         description=f"{base.name} with {_setting(best_values)} chosen by "
-        f"{method} search, {len(folds)}-fold validation accuracy",
+        f"{method} search, "
+        + (f"{len(folds)}-fold cross-validated" if cv_folds else "held-out 20% validation")
+        + " accuracy",
     )
     model_args, options = split_model_args(model, overrides)
     _, final = train(

@@ -236,3 +236,37 @@ def test_ctrl_c_ends_a_run_in_one_line_that_names_the_command_resuming_it(tmp_pa
     assert f"resuming at epoch {int(found[1]) + 1} of 4" in again.stdout
     (folder,) = (tmp_path / "runs").iterdir()
     assert json.loads((folder / "result.json").read_text())["epochs_completed"] == 4
+
+
+def test_small_defects_help_unsafe_models_whole_epochs_and_huge_images(tmp_path, capsys):
+    import warnings
+
+    import PIL.Image
+
+    from l2zoo import plots
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "(default: True)" not in capsys.readouterr().out  # --no-validation's
+    # A model holding Python code is refused as such, not as "not a Keras model file".
+    inputs = keras.Input((2,))
+    unsafe = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
+    unsafe.save(tmp_path / "unsafe.keras")
+    with pytest.raises(ValueError, match=r"unsafe.keras was not loaded: it holds Python code"):
+        l2zoo.load_model(tmp_path / "unsafe.keras")
+    # Loss curves count whole epochs.
+    curves = {"l2": {0: {"loss": [1.0, 0.8, 0.7, 0.6], "val_loss": [1.1, 0.9, 0.8, 0.8]}}}
+    figure_ticks = []
+    original = plots.save
+    plots.save = lambda figure, path: figure_ticks.extend(figure.axes[0].get_xticks())
+    try:
+        plots.loss_curves(curves, tmp_path / "loss.png")
+    finally:
+        plots.save = original
+    assert figure_ticks and all(float(t).is_integer() for t in figure_ticks)
+    # A photo larger than PIL's bomb limit is read (and shrunk) without PIL's warning.
+    PIL.Image.new("L", (10_000, 9_000)).save(tmp_path / "huge.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        names, batch = read_inputs([tmp_path / "huge.png"], (28, 28, 1))
+    assert batch.shape == (1, 28, 28, 1)
