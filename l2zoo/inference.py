@@ -19,7 +19,7 @@ from l2zoo.data import load_dataset
 from l2zoo.presets import load_preset
 from l2zoo.runs import PRESET_FILE, check_output_dir, model_file, read_result
 from l2zoo.scores import classification_scores
-from l2zoo.sources import IMAGE_SUFFIXES, has_idx_files, read_idx
+from l2zoo.sources import IMAGE_SUFFIXES, has_idx_files, read_idx, unit_pixels
 from l2zoo.training import compile_model, resolve_jit_compile
 
 
@@ -139,7 +139,7 @@ def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int]) -> tupl
                 array = file[key or file.files[0]]
         else:
             array = read_idx(path)
-        array = _fit_shape(array, shape, path)
+        array = unit_pixels(_fit_shape(array, shape, path), str(path))
         if array.dtype == np.uint8:
             array = array / np.float32(255)
         batches.append(array.astype("float32"))

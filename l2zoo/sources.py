@@ -12,6 +12,7 @@ import gzip
 import os
 import re
 import socket
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -295,6 +296,26 @@ def _builtin_source(name: str, data_dir: str | Path | None) -> Source:
     )
 
 
+def unit_pixels(images: np.ndarray, where: str) -> np.ndarray:
+    """Float images in [0, 1] as they are (uint8 ones too: the pipeline scales them); float
+    images in [0, 255] scaled to [0, 1] as uint8 ones are, with a note; any other range
+    refused, named. Arrays of features (examples, features) pass as they are."""
+    if images.ndim < 3 or images.dtype == np.uint8 or not images.size:
+        return images
+    low, high = float(images.min()), float(images.max())
+    if 0 <= low and high <= 1:
+        return images
+    if 0 <= low and high <= 255:
+        warnings.warn(
+            f"{where}: pixels in [0, 255] scaled to [0, 1], as uint8 pixels are", stacklevel=2
+        )
+        return images.astype("float32") / np.float32(255)
+    raise ValueError(
+        f"{where}: pixel values span [{low:g}, {high:g}]; expected images in [0, 1] (floats) "
+        "or 0-255 (uint8 or floats)"
+    )
+
+
 def _npz_source(path: Path) -> Source:
     """An .npz file of x_train, y_train, x_test, y_test (images need not be square or gray)."""
     try:
@@ -331,6 +352,7 @@ def _npz_source(path: Path) -> Source:
         )
     if len(x) == 0:
         raise ValueError(f"{path}: x_train is empty")
+    x, x_test = (unit_pixels(a, f"{path}: x_{s}") for a, s in ((x, "train"), (x_test, "test")))
     both = np.concatenate([np.ravel(y), np.ravel(y_test)])
     classes = max(int(both.max()) + 1, 2) if np.issubdtype(both.dtype, np.integer) else 2
     arrays = {

@@ -2,6 +2,7 @@
 image folders and .npz files end to end, labels checked, class-balanced subsets, streaming."""
 
 import gzip
+import warnings
 
 import numpy as np
 import pytest
@@ -211,3 +212,26 @@ def test_a_corrupt_image_in_a_class_folder_is_named_in_one_line(tmp_path):
         str(caught.value)
         == f"{broken} is not a readable image: Invalid PNG. Failed to initialize decoder."
     )
+
+
+def test_float_pixels_in_0_255_train_as_their_uint8_twin_and_other_ranges_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (120, 8, 8)).astype("uint8")
+    y = (x[:, :4].mean((1, 2)) > x[:, 4:].mean((1, 2))).astype(int)
+    losses = {}
+    for kind in ("uint8", "float32"):
+        images = x.astype(kind)
+        np.savez(tmp_path / f"{kind}.npz", x_train=images[:96], y_train=y[:96],
+                 x_test=images[96:], y_test=y[96:])  # fmt: skip
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always")
+            _, result = l2zoo.train(
+                "mlp", "none", tmp_path / f"{kind}.npz", epochs=1, batch_size=16, verbose=0
+            )
+        losses[kind] = result["epochs"]["loss"][0]
+        assert any("scaled to [0, 1]" in str(n.message) for n in notes) == (kind == "float32")
+    assert losses["float32"] == pytest.approx(losses["uint8"], abs=1e-4)
+    np.savez(tmp_path / "signed.npz", x_train=x[:96] / 128.0 - 1, y_train=y[:96],
+             x_test=x[96:] / 128.0 - 1, y_test=y[96:])  # fmt: skip
+    with pytest.raises(ValueError, match=r"x_train: pixel values span \[-1, 0\.99\d*\]"):
+        load_dataset(tmp_path / "signed.npz")
