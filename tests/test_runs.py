@@ -270,3 +270,17 @@ def test_small_defects_help_unsafe_models_whole_epochs_and_huge_images(tmp_path,
         warnings.simplefilter("error")
         names, batch = read_inputs([tmp_path / "huge.png"], (28, 28, 1))
     assert batch.shape == (1, 28, 28, 1)
+
+
+@pytest.mark.slow
+def test_the_readmes_python_block_runs_top_to_bottom(tmp_path, mnist_dir):
+    """As a script, from a checkout with the datasets beside it, one epoch a training."""
+    block = re.search(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)[1]
+    script = block.replace("epochs=2", "epochs=1").replace("train_size=5000", "train_size=500")
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "shared" / "data" / "mnist").symlink_to(mnist_dir)
+    (tmp_path / "checkout").mkdir()
+    done = run("-c", script, cwd=tmp_path / "checkout")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "5e-05"
+    assert (tmp_path / "checkout" / "runs" / "readme" / "result.json").is_file()
