@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from l2zoo.checks import whole_number
-from l2zoo.models import default_preset, list_models, suits, variant
+from l2zoo.models import check_model_arguments, default_preset, list_models, suits, variant
 from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir, check_unlocked
 
@@ -120,8 +120,10 @@ def train_command(args: argparse.Namespace) -> None:
     from l2zoo.runs import default_run_dir
 
     # Before TensorFlow loads: a bad number, preset or override fails in a blink.
-    for name in ("epochs", "batch_size", "steps_per_execution"):
-        whole_number(name, getattr(args, name))
+    for name in ("epochs", "batch_size", "steps_per_execution", "train_size"):
+        if getattr(args, name) is not None:
+            whole_number(name, getattr(args, name))
+    check_model_arguments(args.model, dict(args.model_arg), sizes_only=True)
     fields, _ = split_preset_fields(training_overrides(args))
     preset = load_preset(given_preset(args), **fields)
     run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset.name))

@@ -141,13 +141,15 @@ def check_model_arguments(family: str, names: Iterable[str], sizes_only: bool = 
     if fields:
         raise ValueError(
             f"{', '.join(map(repr, fields))} is a preset field, not a size of model "
-            f"{family!r}: pass it through the preset (load_preset(name, {fields[0]}=...), or "
-            f"preset={{{fields[0]!r}: ...}})"
+            f"{family!r}: set it on the preset (--{fields[0].replace('_', '-')} on the command "
+            f"line; load_preset(name, {fields[0]}=...) or preset={{{fields[0]!r}: ...}} in "
+            "Python)"
         )
     if unknown:
         raise ValueError(
             f"model {family!r} has no argument {', '.join(map(repr, unknown))}; its size "
-            f"arguments: {', '.join(model_arguments(family))} (and any preset field)"
+            f"arguments: {', '.join(model_arguments(family))}"
+            + ("" if sizes_only else " (and any preset field)")
         )
 
 
