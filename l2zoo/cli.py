@@ -315,6 +315,13 @@ def parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="files to classify")
     predict.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    predict.add_argument(
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="invert a picture's brightness: auto when its background is light and the "
+        "training images' dark (or the other way), as the run recorded them",
+    )
     predict.set_defaults(handler=handlers.predict_command)
     export = _saved_model_command(
         commands,

@@ -201,16 +201,26 @@ def evaluate_command(args: argparse.Namespace) -> None:
 def predict_command(args: argparse.Namespace) -> None:
     from l2zoo.inference import predict
 
-    rows = predict(args.run, args.inputs)
+    rows = predict(args.run, args.inputs, args.invert)
     if args.csv:
-        print("input,class,probability")
+        print("input,class,probability,top3,note")
         for row in rows:
-            print(f"{row['input']},{row['class']},{row['probability']:.6f}")
+            top = " ".join(f"{c}:{p:.6f}" for c, p in row["top"])
+            print(f"{row['input']},{row['class']},{row['probability']:.6f},{top},{row['note']}")
         return
     print(
         format_table(
-            ("input", "class", "probability"),
-            [[row["input"], str(row["class"]), f"{row['probability']:.4f}"] for row in rows],
+            ("input", "class", "probability", "top 3", "note"),
+            [
+                [
+                    row["input"],
+                    str(row["class"]),
+                    f"{row['probability']:.4f}",
+                    "  ".join(f"{c} {p:.2f}" for c, p in row["top"]),
+                    row["note"] or "-",
+                ]
+                for row in rows
+            ],
         )
     )
 

@@ -3,7 +3,6 @@ training (it compiles a loaded model as training does) and the run folder (`l2zo
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import l2zoo.models.transformer  # noqa: F401
 from l2zoo import plots
 from l2zoo.atomic import write_json
 from l2zoo.data import load_dataset
+from l2zoo.pictures import as_training_input, read_picture
 from l2zoo.presets import load_preset
 from l2zoo.runs import PRESET_FILE, check_output_dir, model_file, read_result
 from l2zoo.scores import classification_scores
@@ -112,20 +112,29 @@ def evaluate(
     return evaluation
 
 
-def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int]) -> tuple[list, np.ndarray]:
-    """(names, a float32 batch in the model's input shape) from IDX, .npy, .npz and image files.
+def read_inputs(
+    paths: Sequence[str | Path],
+    input_shape: Sequence[int],
+    pixel_mean: float | None = None,
+    invert: str = "auto",
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """(names, a float32 batch in the model's input shape, a note per example) from IDX,
+    .npy, .npz and image files.
 
-    uint8 values are scaled to [0, 1]; images are resized and converted to the model's channels.
+    uint8 values and 0-255 floats are scaled to [0, 1]. Pictures are made like the training
+    images (mean brightness `pixel_mean`): their polarity, their size, MNIST's framing for
+    digits (`l2zoo.pictures`); the note says what was done ('' for nothing).
     """
     shape = tuple(input_shape)
-    names, batches = [], []
+    names, batches, notes = [], [], []
     for path in map(Path, paths):
         if not path.is_file():
             state = "is not a file" if path.exists() else "does not exist"
             raise FileNotFoundError(f"input {path} {state}")
         suffix = path.suffix.lower()
+        done = ""
         if suffix in IMAGE_SUFFIXES:
-            array = _read_image(path, shape)
+            array, done = _read_image(path, shape, pixel_mean, invert)
         elif suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
@@ -144,27 +153,22 @@ def read_inputs(paths: Sequence[str | Path], input_shape: Sequence[int]) -> tupl
             array = array / np.float32(255)
         batches.append(array.astype("float32"))
         names += [str(path)] if len(array) == 1 else [f"{path}[{i}]" for i in range(len(array))]
-    return names, np.concatenate(batches)
+        notes += [done] * len(array)
+    return names, np.concatenate(batches), notes
 
 
-def _read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    import PIL.Image
-
-    channels = {1: "grayscale", 3: "rgb", 4: "rgba"}
-    if len(shape) != 3 or shape[-1] not in channels:
+def _read_image(
+    path: Path, shape: tuple[int, ...], pixel_mean: float | None, invert: str
+) -> tuple[np.ndarray, str]:
+    """A picture as one input of `shape` ((height, width[, channels])), and what was done."""
+    channels = shape[-1] if len(shape) == 3 else 1
+    if len(shape) not in (2, 3) or channels not in (1, 3, 4):
         raise ValueError(
-            f"{path}: the model takes inputs of shape {shape}, not images (height, width, "
-            "1, 3 or 4 channels)"
+            f"{path}: the model takes inputs of shape {shape}, not images (height, width[, "
+            "1, 3 or 4 channels])"
         )
-    with warnings.catch_warnings():  # a large photo is shrunk to the model's size anyway
-        warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
-        try:
-            image = keras.utils.load_img(
-                path, color_mode=channels[shape[-1]], target_size=shape[:2]
-            )
-        except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError) as error:
-            raise ValueError(f"{path} is not a readable image: {error}") from None
-    return keras.utils.img_to_array(image, dtype="uint8")
+    picture, notes = as_training_input(read_picture(path, channels), shape[:2], pixel_mean, invert)
+    return picture.reshape(shape), "; ".join(notes)
 
 
 def _fit_shape(array: np.ndarray, shape: tuple[int, ...], path: Path) -> np.ndarray:
@@ -182,12 +186,26 @@ def _fit_shape(array: np.ndarray, shape: tuple[int, ...], path: Path) -> np.ndar
     return array
 
 
-def predict(path: str | Path, inputs: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Class and probability per input (see `read_inputs`) under a saved model."""
+def predict(
+    path: str | Path, inputs: Sequence[str | Path], invert: str = "auto"
+) -> list[dict[str, Any]]:
+    """Class, probability and the three likeliest classes per input (see `read_inputs`)
+    under a saved model; `note` says what was done to a picture to match the training images
+    (whose mean brightness the run recorded)."""
     model = load_model(path)
-    names, batch = read_inputs(inputs, model.input_shape[1:])
+    pixel_mean = read_result(path).get("config", {}).get("pixel_mean")
+    names, batch, notes = read_inputs(inputs, model.input_shape[1:], pixel_mean, invert)
     probabilities = model.predict(batch, verbose=0)
-    return [
-        {"input": name, "class": int(np.argmax(p)), "probability": float(np.max(p))}
-        for name, p in zip(names, probabilities, strict=True)
-    ]
+    rows = []
+    for name, p, note in zip(names, probabilities, notes, strict=True):
+        top = np.argsort(p)[::-1][:3]
+        rows.append(
+            {
+                "input": name,
+                "class": int(top[0]),
+                "probability": float(p[top[0]]),
+                "top": [(int(c), float(p[c])) for c in top],
+                "note": note,
+            }
+        )
+    return rows

@@ -442,6 +442,8 @@ def train(
             "train_examples": data.train_examples,
             "validation": "split" if data.validation else "test" if data.test else None,
             "label_noise": data.label_noise,
+            # What `predict` makes a picture like: the training images' mean brightness.
+            "pixel_mean": _pixel_mean(data),
             "epochs": epochs,
             "batch_size_per_replica": batch_size,
             "global_batch_size": global_batch,
@@ -460,6 +462,14 @@ def train(
         if work_dir is not None:
             write_run(work_dir, net, preset, result["epochs"], result)
         return net, result
+
+
+def _pixel_mean(data: Data) -> float | None:
+    """The training images' mean value in [0, 1] as the model sees them (None if streamed)."""
+    if not data.arrays:
+        return None
+    x = data.arrays["train"][0]
+    return float(x.mean() / 255 if x.dtype == np.uint8 else x.mean())
 
 
 def split_model_args(model: str, options: dict[str, Any]) -> tuple[dict, dict]:

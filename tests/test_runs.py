@@ -268,7 +268,7 @@ def test_small_defects_help_unsafe_models_whole_epochs_and_huge_images(tmp_path,
     PIL.Image.new("L", (10_000, 9_000)).save(tmp_path / "huge.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        names, batch = read_inputs([tmp_path / "huge.png"], (28, 28, 1))
+        names, batch, _ = read_inputs([tmp_path / "huge.png"], (28, 28, 1))
     assert batch.shape == (1, 28, 28, 1)
 
 
@@ -284,3 +284,28 @@ def test_the_readmes_python_block_runs_top_to_bottom(tmp_path, mnist_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines()[-1] == "5e-05"
     assert (tmp_path / "checkout" / "runs" / "readme" / "result.json").is_file()
+
+
+@pytest.mark.slow
+def test_predict_reads_a_dark_on_light_enlarged_digit_as_the_model_reads_the_original(
+    trained_run, mnist, tmp_path
+):
+    """The run's MNIST digits are light on dark, 28x28; these are drawn dark on light at
+    196x196 (as on paper): predict inverts and frames them, and says so."""
+    import PIL.Image
+
+    model = l2zoo.load_model(trained_run)
+    images = mnist["test"][0][:200]
+    probabilities = model.predict(images[..., None] / np.float32(255), verbose=0)
+    sure = np.argsort(-probabilities.max(axis=1))[:5]  # the five it is surest of
+    pictures = []
+    for index in sure:
+        picture = PIL.Image.fromarray(255 - images[index]).resize((196, 196), PIL.Image.BICUBIC)
+        pictures.append(tmp_path / f"paper-{index}.png")
+        picture.save(pictures[-1])
+    rows = l2zoo.predict(trained_run, pictures)
+    assert [row["class"] for row in rows] == list(probabilities[sure].argmax(axis=1))
+    assert all(row["note"].startswith("inverted (dark on light); cropped") for row in rows)
+    assert all(len(row["top"]) == 3 and row["top"][0][1] >= row["top"][1][1] for row in rows)
+    asis = l2zoo.predict(trained_run, pictures[:1], invert="no")[0]
+    assert "inverted" not in asis["note"]
