@@ -309,3 +309,13 @@ def test_predict_reads_a_dark_on_light_enlarged_digit_as_the_model_reads_the_ori
     assert all(len(row["top"]) == 3 and row["top"][0][1] >= row["top"][1][1] for row in rows)
     asis = l2zoo.predict(trained_run, pictures[:1], invert="no")[0]
     assert "inverted" not in asis["note"]
+
+
+def test_a_model_of_gray_arrays_without_a_channel_takes_pictures(tmp_path):
+    import PIL.Image
+
+    PIL.Image.fromarray(np.full((16, 12), 200, "uint8")).save(tmp_path / "gray.png")
+    names, batch, notes = read_inputs([tmp_path / "gray.png"], (8, 6), pixel_mean=0.7)
+    assert batch.shape == (1, 8, 6) and np.allclose(batch, 200 / 255) and notes == [""]
+    _, inverted, notes = read_inputs([tmp_path / "gray.png"], (8, 6), pixel_mean=0.1)
+    assert np.allclose(inverted, 55 / 255) and notes == ["inverted (dark on light)"]
