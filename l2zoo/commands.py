@@ -116,13 +116,17 @@ def models_command(args: argparse.Namespace) -> None:
     print(format_table(("model", "family", "preset", "sizes", "description"), rows))
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """One readable error for a count that is not a positive whole number (no imports)."""
+    for name in ("epochs", "batch_size", "steps_per_execution", "train_size"):
+        if getattr(args, name, None) is not None:
+            whole_number(name, getattr(args, name))
+
+
 def train_command(args: argparse.Namespace) -> None:
     from l2zoo.runs import default_run_dir
 
-    # Before TensorFlow loads: a bad number, preset or override fails in a blink.
-    for name in ("epochs", "batch_size", "steps_per_execution", "train_size"):
-        if getattr(args, name) is not None:
-            whole_number(name, getattr(args, name))
+    check_counts(args)  # before TensorFlow loads: a bad number, preset or size fails in a blink
     check_model_arguments(args.model, dict(args.model_arg), sizes_only=True)
     fields, _ = split_preset_fields(training_overrides(args))
     preset = load_preset(given_preset(args), **fields)
@@ -270,6 +274,7 @@ def _comparison(args: argparse.Namespace, run: Any, *leading: Any) -> None:
 
 
 def compare_command(args: argparse.Namespace) -> None:
+    check_counts(args)
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.comparison import compare
 
@@ -277,6 +282,7 @@ def compare_command(args: argparse.Namespace) -> None:
 
 
 def sweep_command(args: argparse.Namespace) -> None:
+    check_counts(args)
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.comparison import sweep
 
@@ -293,6 +299,7 @@ def sweep_command(args: argparse.Namespace) -> None:
 
 
 def tune_command(args: argparse.Namespace) -> None:
+    check_counts(args)
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.tuning import tune
 

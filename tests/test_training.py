@@ -234,7 +234,7 @@ def test_cli_train_runs_end_to_end_and_writes_its_result(tmp_path, mnist_dir):
         epoch_line.format(2), lines[1]
     )
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["preset"]["l2"] == 3e-4 and result["config"]["model_overrides"] == {"units": 32}
+    assert result["preset"]["l2"] == 3e-4 and result["config"]["model_args"] == {"units": 32}
     assert result["config"]["train_examples"] == 960  # XLA: whole batches of 64
     assert result["test"]["accuracy"] > 0.6
     assert result["samples_per_second"] > 0 and 0 <= result["sparsity"] <= 1
@@ -258,6 +258,9 @@ def test_cli_train_runs_end_to_end_and_writes_its_result(tmp_path, mnist_dir):
         ),
         (["train", "--dropout", "1.5"], "l2zoo: error: preset 'l2': dropout must be in [0, 1)"),
         (["train", "--epochs", "0"], "l2zoo: error: epochs must be a positive integer; got 0"),
+        (["compare", "--epochs", "0"], "l2zoo: error: epochs must be a positive integer; got 0"),
+        (["tune", "--train-size", "0"], "l2zoo: error: train_size must be a positive integer"),
+        (["train", "--model-arg", "l2=3"], "l2zoo: error: 'l2' is a preset field, not a size"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(argv, message, capsys):
