@@ -258,8 +258,14 @@ def test_cli_train_runs_end_to_end_and_writes_its_result(tmp_path, mnist_dir):
         ),
         (["train", "--dropout", "1.5"], "l2zoo: error: preset 'l2': dropout must be in [0, 1)"),
         (["train", "--epochs", "0"], "l2zoo: error: epochs must be a positive integer; got 0"),
-        (["compare", "--epochs", "0"], "l2zoo: error: epochs must be a positive integer; got 0"),
-        (["tune", "--train-size", "0"], "l2zoo: error: train_size must be a positive integer"),
+        (
+            ["compare", "--epochs", "0", "--out", "o"],
+            "l2zoo: error: epochs must be a positive integer; got 0",
+        ),
+        (
+            ["tune", "--train-size", "0", "--out", "o"],
+            "l2zoo: error: train_size must be a positive integer",
+        ),
         (["train", "--model-arg", "l2=3"], "l2zoo: error: 'l2' is a preset field, not a size"),
     ],
 )
