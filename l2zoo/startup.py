@@ -13,17 +13,22 @@ whoever imports them (l2zoo itself, the user's `import keras`, a notebook):
 from __future__ import annotations
 
 import importlib.abc
-import importlib.util
+import importlib.machinery
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 
 def register_layers() -> None:
-    """Registers the zoo's custom layers with Keras (importing their modules does it)."""
-    import l2zoo.elastic  # noqa: F401
-    import l2zoo.models.transformer  # noqa: F401
+    """Registers the zoo's custom layers with Keras (importing their modules does it, and they
+    import Keras alone). A failure here warns rather than break Keras' own import."""
+    try:
+        import l2zoo.elastic  # noqa: F401
+        import l2zoo.models.layers  # noqa: F401
+    except Exception as error:
+        warnings.warn(f"l2zoo could not register its layers with Keras: {error}", stacklevel=2)
 
 
 def quiet_tensorflow(execute: Callable[[ModuleType], None], module: ModuleType) -> None:
@@ -37,8 +42,9 @@ def quiet_tensorflow(execute: Callable[[ModuleType], None], module: ModuleType) 
 
 
 class _OnImport(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` and `keras` as Python would, the first time each is imported, and
-    wraps their loading."""
+    """Finds `tensorflow` and `keras` on the path as Python would and wraps their loading; a
+    name is done once its module has loaded (a mere probe with `find_spec` does not count),
+    and the hook leaves `sys.meta_path` when both are."""
 
     def __init__(self, pending: set[str]) -> None:
         self.pending = pending
@@ -48,18 +54,15 @@ class _OnImport(importlib.abc.MetaPathFinder):
     ) -> Any:
         if name not in self.pending:
             return None
-        self.pending.discard(name)
-        sys.meta_path.remove(self)  # find the real module without asking this hook again
-        try:
-            spec = importlib.util.find_spec(name)
-        finally:
-            if self.pending:
-                sys.meta_path.insert(0, self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:
             return spec
         execute = spec.loader.exec_module
 
         def exec_module(module: ModuleType) -> None:
+            self.pending.discard(name)
+            if not self.pending and self in sys.meta_path:
+                sys.meta_path.remove(self)
             if name == "tensorflow":
                 quiet_tensorflow(execute, module)
             else:

@@ -268,6 +268,7 @@ for family, args in sizes.items():
 LOAD_IN_PLAIN_KERAS = """
 import numpy as np
 import l2zoo  # nothing else of l2zoo is touched
+import tensorflow  # which looks for Keras first (a probe, not its import)
 import keras
 
 x = np.load("x.npy")

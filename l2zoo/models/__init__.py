@@ -20,7 +20,7 @@ _FACTORIES = {
     "transformer": ("l2zoo.models.transformer", "build_transformer", "transformer_best"),
 }
 _EXPORTS = {factory: module for module, factory, _ in _FACTORIES.values()}
-_EXPORTS["PositionEmbedding"] = "l2zoo.models.transformer"
+_EXPORTS["PositionEmbedding"] = "l2zoo.models.layers"
 
 
 @dataclasses.dataclass(frozen=True)
