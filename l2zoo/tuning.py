@@ -20,7 +20,8 @@ import numpy as np
 from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
 from l2zoo.checks import whole_number
-from l2zoo.data import load_arrays
+from l2zoo.data import as_data, load_arrays
+from l2zoo.models import default_preset
 from l2zoo.presets import NUMERIC_FIELDS, Preset, load_preset, split_preset_fields
 from l2zoo.runs import check_output_dir
 from l2zoo.sources import balanced_subset
@@ -81,18 +82,21 @@ def cross_validate(
     y: np.ndarray,
     folds: Sequence[np.ndarray],
     run_root: Path | None = None,
+    label_noise: float = 0.0,
     **train_options: Any,
 ) -> list[float]:
-    """Validation accuracy of one model per fold: trained on the rest, scored on the fold;
-    with `run_root`, each fold's run folder is `run_root/fold-K`."""
+    """Validation accuracy of one model per fold: trained on the rest (its labels changed by
+    `label_noise`), scored on the fold; with `run_root`, each fold's run folder is
+    `run_root/fold-K`."""
     scores = []
     for index, validation in enumerate(folds):
         training = np.setdiff1d(np.arange(len(y)), validation)
         model_args, options = split_model_args(model, train_options)
+        arrays = (x[training], y[training], x[validation], y[validation])
         _, result = train(
             model,
             preset,
-            (x[training], y[training], x[validation], y[validation]),
+            as_data(arrays, label_noise=label_noise),
             model_args=model_args,
             verbose=0,
             run_dir=run_root / f"fold-{index}" if run_root else None,
@@ -147,7 +151,7 @@ def _trial(
 
 def tune(
     model: str = "cnn",
-    preset: str | Path | Preset = "l2",
+    preset: str | Path | Preset | None = None,
     params: dict[str, tuple] | None = None,
     method: str = "bayesian",
     trials: int = 10,
@@ -157,6 +161,7 @@ def tune(
     out_dir: str | Path = "tune",
     data_dir: str | Path | None = None,
     train_size: int | None = None,
+    label_noise: float = 0.0,
     epochs: int = 5,
     seed: int = 0,
     workers: int = 0,
@@ -171,7 +176,8 @@ def tune(
 
     Args:
         model: a family or a named variant of `list_models()`.
-        preset: the preset whose fields are searched (name, .toml path or `Preset`).
+        preset: the preset whose fields are searched (name, .toml path or `Preset`; by
+            default the model's own, as in `l2zoo.train`).
         params: {field: (low, high[, 'log' | 'linear'])} of numeric preset fields.
         method: 'bayesian', 'random', 'hyperband' or 'grid' (keras-tuner's oracles).
         trials: how many settings to try (hyperband: its own count, up to `epochs`).
@@ -179,7 +185,9 @@ def tune(
             stratified folds of the training set; None: one held-out 20%.
         dataset: a name or path `load_dataset` takes, or (x, y, x_test, y_test).
         out_dir: the folder written (checked before any work).
-        data_dir, train_size, epochs, seed: as in `l2zoo.train`.
+        data_dir, train_size, label_noise: as `load_dataset` takes them (the noise changes
+            the training labels of every fold and of the final run, never a validation fold's).
+        epochs, seed: as in `l2zoo.train`.
         workers: run the trials on this many local worker processes (`l2zoo.search`); with
             keras-tuner's environment set instead, this process takes its role from it, and
             a worker returns {}.
@@ -196,7 +204,8 @@ def tune(
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     whole_number("trials", trials)
     preset_fields, overrides = split_preset_fields(overrides)
-    base = load_preset(preset, **preset_fields)
+    name, changes = (preset, {}) if preset is not None else default_preset(model)
+    base = load_preset(name, **{**changes, **preset_fields})
     out = check_output_dir(out_dir, "output folder")
     if isinstance(dataset, str | Path):
         splits, _ = load_arrays(dataset, data_dir)
@@ -231,7 +240,7 @@ def tune(
         max_retries_per_trial=search.RETRIES,
         **oracle_options,
     )
-    train_options = {"epochs": epochs, "seed": seed, **overrides}
+    train_options = {"epochs": epochs, "seed": seed, "label_noise": label_noise, **overrides}
     description = {
         "model": model,
         "preset": base.to_dict(),
@@ -268,7 +277,7 @@ def tune(
     _, final = train(
         model,
         best,
-        (x, y, x_test, y_test),
+        as_data((x, y, x_test, y_test), label_noise=label_noise),
         model_args=model_args,
         verbose=0,
         epochs=epochs,

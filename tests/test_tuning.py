@@ -152,3 +152,22 @@ def test_cli_tune_writes_a_preset_that_train_accepts(tmp_path, mnist_dir, capsys
     assert status == 0 and "test accuracy (scored once)" in capsys.readouterr().out
     assert load_preset(tmp_path / "best.toml").regularizer_kind == "l2"
     assert (tmp_path / "search.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_command_lines_tune_passes_label_noise_to_every_training_fold(tmp_path, monkeypatch):
+    seen = []
+    real = tuning.train
+
+    def recording_train(model, preset, data, **options):
+        seen.append(data.label_noise)
+        return real(model, preset, data, **options)
+
+    monkeypatch.setattr(tuning, "train", recording_train)
+    x, y = wide_problem(80)
+    result = tune(
+        "mlp", None, {"l2": (1e-4, 1e-2, "log")}, "random", trials=1, dataset=(x, y, x, y),
+        out_dir=tmp_path, label_noise=0.25, batch_size=16, epochs=1, units=(4,), progress=print,
+    )  # fmt: skip
+    assert seen == [0.25, 0.25]  # the held-out fold's run, then the final run
+    assert result["best"]["name"] == "l2_tuned"  # the mlp family's default preset, l2
