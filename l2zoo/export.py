@@ -16,7 +16,7 @@ from l2zoo.runs import check_output_dir, model_file
 # Format -> (Keras' name for it, the packages it needs beyond l2zoo's, the extra bringing them).
 FORMATS = {
     "saved_model": ("tf_saved_model", (), None),
-    "onnx": ("onnx", ("tf2onnx", "onnxruntime"), "onnx"),
+    "onnx": ("onnx", ("tf2onnx",), "onnx"),  # onnxruntime, also in the extra, loads it
 }
 
 
@@ -54,10 +54,11 @@ def export(run: str | Path, format: str = "saved_model", out: str | Path | None 
     if format not in backends.current().EXPORTS:
         raise ValueError(
             f"format {format!r} is written on the TensorFlow backend (Keras' default); "
-            "run without --backend"
+            "pass --backend tensorflow"
         )
     out = Path(out) if out is not None else default_path(run, format)
     check_output_dir(out.parent, "output folder")
+    _check_replaceable(out, format)
     from l2zoo.inference import load_model
 
     model = load_model(run)
@@ -73,6 +74,17 @@ def export(run: str | Path, format: str = "saved_model", out: str | Path | None 
         shutil.rmtree(out)
     partial.replace(out)
     return out
+
+
+def _check_replaceable(out: Path, format: str) -> None:
+    """Refuse to write over anything but an earlier export of the same format."""
+    earlier = (
+        out.is_dir() and (out / "saved_model.pb").is_file()
+        if format == "saved_model"
+        else out.is_file() and out.suffix == ".onnx"
+    )
+    if out.exists() and not earlier:
+        raise ValueError(f"{out} exists and is not an earlier {format} export; name another --out")
 
 
 def _teach_tf2onnx_erfc() -> None:

@@ -346,7 +346,9 @@ def test_exported_models_predict_as_keras_does_in_a_process_without_l2zoo(tmp_pa
     assert len(checked.stdout.splitlines()) == 3
 
 
-def test_export_without_its_converter_names_the_extra_to_install(monkeypatch, capsys, tmp_path):
+def test_export_names_a_missing_converter_and_never_writes_over_other_files(
+    monkeypatch, capsys, tmp_path
+):
     import importlib.util
 
     from l2zoo.cli import main
@@ -360,3 +362,9 @@ def test_export_without_its_converter_names_the_extra_to_install(monkeypatch, ca
         "l2zoo: error: format 'onnx' needs tf2onnx, which is not installed: "
         "pip install 'l2zoo[onnx]'\n"
     )
+    monkeypatch.undo()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert main(["export", str(tmp_path / "run.keras"), "--out", str(tmp_path / "mine")]) == 2
+    assert "is not an earlier saved_model export" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
