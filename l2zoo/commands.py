@@ -131,7 +131,8 @@ def train_command(args: argparse.Namespace) -> None:
     fields, _ = split_preset_fields(training_overrides(args))
     preset = load_preset(given_preset(args), **fields)
     run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset.name))
-    check_unlocked(run_dir)
+    if not os.environ.get("TF_CONFIG"):  # a multi-worker worker trains in RUN/worker-N
+        check_unlocked(run_dir)
     args.run_dir = str(run_dir)  # what an interrupted run resumes from
     from l2zoo.data import load_dataset
     from l2zoo.training import carve_split, epoch_line, train

@@ -14,7 +14,6 @@ reads a run back (`load_model`, `evaluate`, `predict`).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -62,39 +61,46 @@ def locked(work_dir: Path | None) -> Iterator[None]:
         return
     made = not work_dir.exists()
     work_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with _lock(work_dir):
-            yield
-    except BaseException:
-        if made and [p.name for p in work_dir.iterdir()] == [LOCK_FILE]:
-            (work_dir / LOCK_FILE).unlink()
-            work_dir.rmdir()
-        raise
-
-
-@contextlib.contextmanager
-def _lock(work_dir: Path) -> Iterator[None]:
     with open(work_dir / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise ValueError(
-                f"run folder {work_dir} is in use by process {holder}, which trains there; "
-                "wait for it to end, or pass another run folder"
-            ) from None
+        _take(handle, work_dir, exclusive=True)
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        yield
+        try:
+            yield
+        except BaseException:
+            # Still holding the lock: no other process trains here.
+            if made and [p.name for p in work_dir.iterdir()] == [LOCK_FILE]:
+                (work_dir / LOCK_FILE).unlink()
+                work_dir.rmdir()
+            raise
 
 
 def check_unlocked(work_dir: str | Path) -> None:
-    """One readable error if a process trains in `work_dir` now (see `locked`)."""
-    if (Path(work_dir) / LOCK_FILE).is_file():
-        with _lock(Path(work_dir)):
-            pass
+    """One readable error if a process trains in `work_dir` now (see `locked`); a shared
+    probe that writes nothing, for a quick answer before any work."""
+    path = Path(work_dir) / LOCK_FILE
+    if path.is_file():
+        with open(path) as handle:
+            _take(handle, Path(work_dir), exclusive=False)
+
+
+def _take(handle: Any, work_dir: Path, exclusive: bool) -> None:
+    """The lock on `handle`'s file, or one readable error naming the process holding it (no
+    lock where the OS has no `fcntl`, as on Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        raise ValueError(
+            f"run folder {work_dir} is in use by process {holder}, which trains there; "
+            "wait for it to end, or pass another run folder"
+        ) from None
 
 
 def epochs_done(work_dir: str | Path) -> int:

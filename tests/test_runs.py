@@ -206,7 +206,8 @@ def start_training(folder, mnist_dir, epochs, cwd):
 def test_a_second_training_in_a_locked_folder_is_refused_and_the_first_finishes(
     tmp_path, mnist_dir
 ):
-    first, argv = start_training(tmp_path / "run", mnist_dir, 4, tmp_path)
+    # Long enough (about 30 s) to hold the folder while a second process starts.
+    first, argv = start_training(tmp_path / "run", mnist_dir, 40, tmp_path)
     assert first.stdout.readline().startswith("Epoch 1")  # it trains, holding the folder
     second = run("-m", "l2zoo", *argv, cwd=tmp_path)
     assert second.returncode == 2 and second.stderr == (
@@ -216,8 +217,8 @@ def test_a_second_training_in_a_locked_folder_is_refused_and_the_first_finishes(
     first.communicate(timeout=300)
     assert first.returncode == 0
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2", "3"]
-    assert json.loads((tmp_path / "run" / "result.json").read_text())["epochs_completed"] == 4
+    assert [line.split(",")[0] for line in history[1:]] == [str(e) for e in range(40)]
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["epochs_completed"] == 40
 
 
 @pytest.mark.slow

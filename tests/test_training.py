@@ -441,6 +441,8 @@ def test_train_takes_its_parts_by_name_and_remakes_a_datas_batches_for_the_run()
     x, y = rng.normal(size=(160, 6)).astype("float32"), rng.integers(0, 2, 160)
     with pytest.raises(ValueError, match=r"'l2' is a preset field, not a size of model 'mlp'"):
         train("mlp", "l2", (x, y), model_args={"units": (4,), "l2": 1e-3})
+    with pytest.raises(ValueError, match=r"model 'mlp' has no argument 'num_classes'; its size"):
+        train("mlp", "l2", (x, y), model_args={"num_classes": 5})
     with pytest.raises(ValueError, match=r"data must be a name or path, \(x, y\)"):
         train("mlp", "l2", [x])
     # A dict of fields changes the default preset; the sizes go to the factory.

@@ -136,7 +136,8 @@ def check_model_arguments(family: str, names: Iterable[str], sizes_only: bool = 
     from l2zoo.presets import preset_fields
 
     parameters = inspect.signature(factory(family)).parameters
-    unknown = sorted(set(names) - set(parameters) - (set() if sizes_only else preset_fields()))
+    allowed = set(model_arguments(family)) if sizes_only else set(parameters) | preset_fields()
+    unknown = sorted(set(names) - allowed)
     fields = sorted(set(unknown) & preset_fields())
     if fields:
         raise ValueError(
