@@ -13,7 +13,7 @@ import numpy as np
 from l2zoo import plots
 from l2zoo.atomic import write_json
 from l2zoo.data import load_dataset
-from l2zoo.pictures import as_training_input, read_picture
+from l2zoo.pictures import DIGIT_SETS, as_training_input, read_picture
 from l2zoo.presets import load_preset
 from l2zoo.runs import PRESET_FILE, check_output_dir, model_file, read_result
 from l2zoo.scores import classification_scores
@@ -117,13 +117,14 @@ def read_inputs(
     input_shape: Sequence[int],
     pixel_mean: float | None = None,
     invert: str = "auto",
+    digits: bool = False,
 ) -> tuple[list[str], np.ndarray, list[str]]:
     """(names, a float32 batch in the model's input shape, a note per example) from IDX,
     .npy, .npz and image files.
 
     uint8 values and 0-255 floats are scaled to [0, 1]. Pictures are made like the training
     images (mean brightness `pixel_mean`): their polarity, their size, MNIST's framing for
-    digits (`l2zoo.pictures`); the note says what was done ('' for nothing).
+    `digits` (`l2zoo.pictures`); the note says what was done ('' for nothing).
     """
     shape = tuple(input_shape)
     names, batches, notes = [], [], []
@@ -134,7 +135,7 @@ def read_inputs(
         suffix = path.suffix.lower()
         done = ""
         if suffix in IMAGE_SUFFIXES:
-            array, done = _read_image(path, shape, pixel_mean, invert)
+            array, done = _read_image(path, shape, pixel_mean, invert, digits)
         elif suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
@@ -158,7 +159,7 @@ def read_inputs(
 
 
 def _read_image(
-    path: Path, shape: tuple[int, ...], pixel_mean: float | None, invert: str
+    path: Path, shape: tuple[int, ...], pixel_mean: float | None, invert: str, digits: bool
 ) -> tuple[np.ndarray, str]:
     """A picture as one input of `shape` ((height, width[, channels])), and what was done."""
     channels = shape[-1] if len(shape) == 3 else 1
@@ -167,7 +168,9 @@ def _read_image(
             f"{path}: the model takes inputs of shape {shape}, not images (height, width[, "
             "1, 3 or 4 channels])"
         )
-    picture, notes = as_training_input(read_picture(path, channels), shape[:2], pixel_mean, invert)
+    picture, notes = as_training_input(
+        read_picture(path, channels), shape[:2], pixel_mean, invert, digits
+    )
     return picture.reshape(shape), "; ".join(notes)
 
 
@@ -193,8 +196,11 @@ def predict(
     under a saved model; `note` says what was done to a picture to match the training images
     (whose mean brightness the run recorded)."""
     model = load_model(path)
-    pixel_mean = read_result(path).get("config", {}).get("pixel_mean")
-    names, batch, notes = read_inputs(inputs, model.input_shape[1:], pixel_mean, invert)
+    config = read_result(path).get("config", {})
+    digits = config.get("dataset") in DIGIT_SETS
+    names, batch, notes = read_inputs(
+        inputs, model.input_shape[1:], config.get("pixel_mean"), invert, digits
+    )
     probabilities = model.predict(batch, verbose=0)
     rows = []
     for name, p, note in zip(names, probabilities, notes, strict=True):

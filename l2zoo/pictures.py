@@ -10,6 +10,10 @@ from pathlib import Path
 import numpy as np
 
 INVERT = ("auto", "yes", "no")
+# Datasets of handwritten digits framed as MNIST's (the others' pictures are only resized).
+DIGIT_SETS = ("mnist", "emnist", "kmnist")
+# 'auto' inverts only for gray training images clearly dark or light on average.
+DARK, LIGHT = 0.3, 0.7
 # MNIST's framing: the digit's longer side, and the side of the image it is centred in.
 DIGIT_BOX, DIGIT_SIDE = 20, 28
 # A larger picture is shrunk to this side first (keeping its aspect).
@@ -33,29 +37,30 @@ def read_picture(path: Path, channels: int) -> np.ndarray:
 
 
 def as_training_input(
-    picture: np.ndarray, size: tuple[int, int], pixel_mean: float | None, invert: str = "auto"
+    picture: np.ndarray,
+    size: tuple[int, int],
+    pixel_mean: float | None,
+    invert: str = "auto",
+    digits: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
-    """`picture` (height, width, channels in [0, 1]) at `size`, as the training images were
-    (their mean brightness `pixel_mean`, None if unknown), and what was done to it: inverted
-    when its background is light and theirs dark or the other way ('auto'; 'yes', 'no');
-    for gray digits of MNIST's kind, cropped to the ink and framed as MNIST's were, unless
-    it already has the training images' size."""
+    """`picture` (height, width, channels in [0, 1]) at `size`, as the training images were,
+    and what was done to it. Inverted ('auto') when it is gray, the training images were
+    clearly dark or light on average (`pixel_mean`, None if unknown) and its background is
+    the other way ('yes', 'no': always, never); for `digits` (a run on a digit set), cropped
+    to the ink and framed as MNIST's were, unless it has the training images' size already."""
     if invert not in INVERT:
         raise ValueError(f"invert must be one of {', '.join(INVERT)}; got {invert!r}")
     notes = []
     light = float(np.median(picture)) > 0.5  # the background is most of a picture
+    one_sided = pixel_mean is not None and not DARK <= pixel_mean <= LIGHT
     if invert == "yes" or (
-        invert == "auto" and pixel_mean is not None and light != (pixel_mean > 0.5)
+        invert == "auto" and picture.shape[-1] == 1 and one_sided and light != (pixel_mean > 0.5)
     ):
         picture = 1 - picture
         notes.append(f"inverted ({'dark on light' if light else 'light on dark'})")
     if picture.shape[:2] == tuple(size):
         return picture, notes
-    if (
-        picture.shape[-1] == 1
-        and tuple(size) == (DIGIT_SIDE, DIGIT_SIDE)
-        and (pixel_mean is not None and pixel_mean < 0.5)
-    ):
+    if digits and picture.shape[-1] == 1 and tuple(size) == (DIGIT_SIDE, DIGIT_SIDE):
         notes.append("cropped to its ink and centred as MNIST's digits")
         return frame_digit(picture[..., 0])[..., None], notes
     return _resized(picture, size), notes
