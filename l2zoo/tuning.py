@@ -93,10 +93,11 @@ def cross_validate(
         training = np.setdiff1d(np.arange(len(y)), validation)
         model_args, options = split_model_args(model, train_options)
         arrays = (x[training], y[training], x[validation], y[validation])
+        batch = options.get("batch_size", 64)
         _, result = train(
             model,
             preset,
-            as_data(arrays, label_noise=label_noise),
+            as_data(arrays, batch_size=batch, label_noise=label_noise),
             model_args=model_args,
             verbose=0,
             run_dir=run_root / f"fold-{index}" if run_root else None,
@@ -277,7 +278,11 @@ def tune(
     _, final = train(
         model,
         best,
-        as_data((x, y, x_test, y_test), label_noise=label_noise),
+        as_data(
+            (x, y, x_test, y_test),
+            batch_size=options.get("batch_size", 64),
+            label_noise=label_noise,
+        ),
         model_args=model_args,
         verbose=0,
         epochs=epochs,

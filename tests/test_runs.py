@@ -42,7 +42,7 @@ def trained_run(tmp_path_factory, mnist_dir):
 @pytest.mark.slow
 def test_a_run_folder_keeps_model_preset_history_and_result(trained_run):
     assert {p.name for p in trained_run.iterdir()} == {
-        "model.keras", "preset.toml", "history.csv", "result.json",
+        "model.keras", "preset.toml", "history.csv", "result.json", ".lock",
     }  # fmt: skip
     assert l2zoo.load_preset(trained_run / "preset.toml") == l2zoo.load_preset("l2").replace(
         name="preset"

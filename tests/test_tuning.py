@@ -9,7 +9,8 @@ import pytest
 from l2zoo import load_preset, tuning
 from l2zoo.tuning import cross_validate, stratified_folds, tune
 
-FAST = {"epochs": 20, "batch_size": 20, "units": (32,), "learning_rate": 1e-2, "jit_compile": False}
+FAST = {"epochs": 20, "batch_size": 20, "units": (32,), "jit_compile": False}
+RATE = 1e-2  # the presets' learning rate in these searches
 
 
 def wide_problem(samples=150, features=300, seed=0):
@@ -34,13 +35,18 @@ def test_search_picks_an_interior_lambda_that_beats_both_ends(tmp_path):
         cv_folds=3,
         dataset=(x, y, x_test, y_test),
         out_dir=tmp_path,
+        learning_rate=RATE,
         **FAST,
     )
     chosen = result["best"]["l2"]
     assert 10 * low < chosen < high / 10
     folds = stratified_folds(y, 3)
     ends = [
-        np.mean(cross_validate("mlp", load_preset("none", l2=end), x, y, folds, **FAST))
+        np.mean(
+            cross_validate(
+                "mlp", load_preset("none", l2=end, learning_rate=RATE), x, y, folds, **FAST
+            )
+        )
         for end in (low, high)
     ]
     assert result["best_validation_accuracy"] > max(ends)
@@ -53,9 +59,9 @@ def test_three_fold_search_trains_three_models_per_trial_on_disjoint_folds(tmp_p
     calls = []
     real_train = tuning.train
 
-    def recording_train(model, preset, dataset, **options):
-        calls.append(dataset)
-        return real_train(model, preset, dataset, **options)
+    def recording_train(model, preset, data, **options):
+        calls.append((*data.arrays["train"], *data.arrays["test"]))
+        return real_train(model, preset, data, **options)
 
     monkeypatch.setattr(tuning, "train", recording_train)
     result = tune(
@@ -67,6 +73,7 @@ def test_three_fold_search_trains_three_models_per_trial_on_disjoint_folds(tmp_p
         cv_folds=3,
         dataset=(x, y, x_test, np.zeros(30, int)),
         out_dir=tmp_path,
+        learning_rate=RATE,
         **{**FAST, "epochs": 2},
     )
     selection, final = calls[:-1], calls[-1]
@@ -89,6 +96,7 @@ def test_best_preset_file_loads_and_a_resumed_search_repeats_no_trial(tmp_path, 
     x, y = wide_problem(90)
     data = (x, y, x[:30], y[:30])
     options = {"cv_folds": 2, "dataset": data, "out_dir": tmp_path, **FAST, "epochs": 2}
+    options["learning_rate"] = RATE
     result = tune("mlp", "l2", {"l2": (1e-5, 1e-1, "log")}, "random", trials=2, **options)
     best = load_preset(tmp_path / "best.toml")
     assert best.regularizer_kind == "l2" and 1e-5 <= best.l2 <= 1e-1
