@@ -19,7 +19,7 @@ from l2zoo.runs import PRESET_FILE, check_output_dir, model_file, read_result
 from l2zoo.scores import classification_scores
 from l2zoo.sources import IMAGE_SUFFIXES, has_idx_files, read_idx, unit_pixels
 from l2zoo.startup import register_layers
-from l2zoo.training import compile_model, resolve_jit_compile
+from l2zoo.training import compile_model
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -47,7 +47,6 @@ def load_model(path: str | Path) -> keras.Model:
         compile_model(
             model,
             load_preset(preset_file),
-            jit_compile=resolve_jit_compile("auto", 1, model),
             decay_steps=steps,
         )
     return model

@@ -39,7 +39,11 @@ def filtered_stderr() -> Iterator[None]:
         yield
         return
     sys.stderr.flush()
-    original = os.dup(2)
+    try:
+        original = os.dup(2)
+    except OSError:  # no standard error to filter (a daemon's closed descriptor)
+        yield
+        return
     read_end, write_end = os.pipe()
     source, target = os.fdopen(read_end, "rb"), os.fdopen(os.dup(original), "wb")
     os.dup2(write_end, 2)

@@ -50,7 +50,7 @@ def compile_model(
     *,
     steps_per_execution: int | None = None,
     unrolled_steps: int = UNROLLED_STEPS,
-    jit_compile: bool = True,
+    jit_compile: bool | str = "auto",
     decay_steps: int | None = None,
 ) -> keras.Model:
     """Compile for classification with the preset's optimizer (fresh, with its weight-decay
@@ -66,6 +66,7 @@ def compile_model(
         steps_per_execution = backends.current().steps_per_execution(
             one_device, STEPS_PER_EXECUTION
         )
+    jit_compile = resolve_jit_compile(jit_compile, 1, model)
     model.compile(
         optimizer=load_preset(preset).make_optimizer(decay_steps),
         loss="sparse_categorical_crossentropy",

@@ -5,8 +5,6 @@ backend: tests/test_training.py.)"""
 
 import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -139,15 +137,10 @@ def test_a_model_saved_on_one_backend_predicts_the_same_on_the_other(
 
 @pytest.mark.parametrize(("backend", "model"), [("jax", "mlp"), ("torch", "cnn")])
 def test_cli_trains_on_a_backend_and_its_result_names_it(backend, model, tmp_path, mnist_dir):
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "l2zoo", "train", "--backend", backend, "--model", model,
-            "--epochs", "1", "--train-size", "1000",
-            "--data-dir", str(mnist_dir), "--run-dir", str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run(
+        "-m", "l2zoo", "train", "--backend", backend, "--model", model, "--epochs", "1",
+        "--train-size", "1000", "--data-dir", mnist_dir, "--run-dir", tmp_path / "run",
+        cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "test accuracy" in done.stdout and done.stderr == ""
@@ -228,19 +221,13 @@ def test_a_backend_whose_package_is_missing_is_refused_naming_the_extra(monkeypa
 def test_the_simplenet_loop_around_a_zoo_model_learns_as_l2zoo_train_does(tmp_path, mnist_dir):
     """examples/torch_simplenet.py (torch's SGD, weight decay 1e-4) against `l2zoo train
     --backend torch --preset l2_sgd` (L2(5e-5)): the same test accuracy within half a point."""
-    loop = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "torch_simplenet.py"), str(mnist_dir), "2"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    loop = run(REPO / "examples" / "torch_simplenet.py", mnist_dir, "2", cwd=tmp_path, timeout=600)
     assert loop.returncode == 0, loop.stderr[-3000:]
     looped = float(re.search(r"test accuracy ([\d.]+)%", loop.stdout)[1])
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "l2zoo", "train", "--backend", "torch", "--model", "mlp",
-            "--model-arg", "units=128", "--preset", "l2_sgd", "--epochs", "2",
-            "--batch-size", "64", "--data-dir", str(mnist_dir), "--run-dir", str(tmp_path / "run"),
-        ],
-        capture_output=True, text=True, timeout=600,
+    done = run(
+        "-m", "l2zoo", "train", "--backend", "torch", "--model", "mlp", "--model-arg",
+        "units=128", "--preset", "l2_sgd", "--epochs", "2", "--batch-size", "64",
+        "--data-dir", mnist_dir, "--run-dir", tmp_path / "run", cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     trained = json.loads((tmp_path / "run" / "result.json").read_text())

@@ -67,6 +67,11 @@ def name() -> str:
 
 def current() -> ModuleType:
     """The module of the backend Keras runs on."""
+    if name() not in BACKENDS:
+        raise ValueError(
+            f"Keras runs on {name()!r}, which l2zoo does not train on; valid backends: "
+            f"{', '.join(BACKENDS)} (set KERAS_BACKEND or --backend)"
+        )
     return importlib.import_module(f"{__name__}.{name()}")
 
 
