@@ -8,6 +8,7 @@ import dataclasses
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -471,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output left (a closed pipe), 0 otherwise.
     TensorFlow's start-up lines are filtered out (`quiet`)."""
     args = parser().parse_args(argv)
+    warnings.showwarning = _note
     with filtered_stderr():
         try:
             backends.use_backend(getattr(args, "backend", None))
@@ -490,6 +492,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(interrupted(args, sys.argv[1:] if argv is None else argv), file=sys.stderr)
             return 130
     return 0
+
+
+def _note(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    """A warning on the command line: one line, without Python's source lines."""
+    print(f"l2zoo: note: {message}", file=sys.stderr)
 
 
 def interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:

@@ -126,14 +126,14 @@ def check_counts(args: argparse.Namespace) -> None:
 def train_command(args: argparse.Namespace) -> None:
     from l2zoo.runs import default_run_dir
 
-    check_counts(args)  # before TensorFlow loads: a bad number, preset or size fails in a blink
-    check_model_arguments(args.model, dict(args.model_arg), sizes_only=True)
+    check_counts(args)  # before TensorFlow loads: a bad number, preset or folder fails in a blink
     fields, _ = split_preset_fields(training_overrides(args))
     preset = load_preset(given_preset(args), **fields)
     run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset.name))
     if not os.environ.get("TF_CONFIG"):  # a multi-worker worker trains in RUN/worker-N
         check_unlocked(run_dir)
     args.run_dir = str(run_dir)  # what an interrupted run resumes from
+    check_model_arguments(args.model, dict(args.model_arg), sizes_only=True)  # imports Keras
     from l2zoo.data import load_dataset
     from l2zoo.training import carve_split, epoch_line, train
 
@@ -236,9 +236,13 @@ def export_command(args: argparse.Namespace) -> None:
     check_format(args.format)  # before TensorFlow loads: a missing converter fails in a blink
     from l2zoo.export import export
 
-    out = export(args.run, args.format, args.out)
+    out, shape = export(args.run, args.format, args.out)
     reader = "tf.saved_model.load" if args.format == "saved_model" else "onnxruntime"
-    print(f"exported: {out} (load it with {reader}; no l2zoo needed)")
+    print(
+        f"exported: {out} (load it with {reader}; no l2zoo needed). It takes float32 "
+        f"batches of shape (N, {', '.join(map(str, shape))}) with pixels in [0, 1] (uint8 "
+        "pixels divided by 255) and returns class probabilities"
+    )
 
 
 def _search_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -47,9 +47,12 @@ def default_path(run: str | Path, format: str) -> Path:
     return stem.with_suffix(".onnx")
 
 
-def export(run: str | Path, format: str = "saved_model", out: str | Path | None = None) -> Path:
+def export(
+    run: str | Path, format: str = "saved_model", out: str | Path | None = None
+) -> tuple[Path, tuple[int, ...]]:
     """Writes the model of `run` (a run folder or a .keras file) in `format` to `out` (default:
-    `default_path`), replacing what was there only once the new one is whole; returns it."""
+    `default_path`), replacing an earlier export only once the new one is whole; returns
+    where, and the shape of one input (float32, pixels in [0, 1], as in training)."""
     check_format(format)
     if format not in backends.current().EXPORTS:
         raise ValueError(
@@ -73,7 +76,7 @@ def export(run: str | Path, format: str = "saved_model", out: str | Path | None 
     if out.is_dir():
         shutil.rmtree(out)
     partial.replace(out)
-    return out
+    return out, tuple(model.input_shape[1:])
 
 
 def _check_replaceable(out: Path, format: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,12 +124,16 @@ def default_run_dir(model: str, preset: str, root: str | Path = "runs") -> Path:
 def resume_point(work_dir: Path) -> int:
     """Epochs already done by an interrupted run in `work_dir` (0 to start afresh).
 
-    Without a backup the run starts from scratch, so the history of an earlier run there is
-    dropped: the log then matches the weights.
+    Without a backup the run starts from scratch, so what an earlier run there left of its
+    own (its history, and the evaluation and exports made from its model) is removed: what
+    stays matches the new weights.
     """
     if (work_dir / BACKUP_FOLDER / "training_metadata.json").is_file():
         return epochs_done(work_dir)
-    (work_dir / HISTORY_FILE).unlink(missing_ok=True)
+    for name in (HISTORY_FILE, "evaluation.json", "confusion_matrix.png", "model.onnx"):
+        (work_dir / name).unlink(missing_ok=True)
+    if (work_dir / "saved_model" / "saved_model.pb").is_file():
+        shutil.rmtree(work_dir / "saved_model")
     return 0
 
 

@@ -111,6 +111,10 @@ def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
         ),
         (lambda: build_mlp(preset="l2", dropout=1.5), r"dropout must be in \[0, 1\); got 1.5"),
         (lambda: build_mlp(preset="l2", l1=-1.0), r"l1 must be a finite number >= 0; got -1.0"),
+        (
+            lambda: build_model("cnn", kernel_size=99),
+            r"kernel_size 99 is larger than the input's side 28 \(input shape \(28, 28, 1\)\)",
+        ),
     ],
 )
 def test_bad_input_raises_one_readable_error(make, message):

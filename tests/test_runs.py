@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -320,3 +321,19 @@ def test_a_model_of_gray_arrays_without_a_channel_takes_pictures(tmp_path):
     assert batch.shape == (1, 8, 6) and np.allclose(batch, 200 / 255) and notes == [""]
     _, inverted, notes = read_inputs([tmp_path / "gray.png"], (8, 6), pixel_mean=0.1)
     assert np.allclose(inverted, 55 / 255) and notes == ["inverted (dark on light)"]
+
+
+def test_a_run_started_afresh_in_a_finished_folder_drops_what_its_old_model_left():
+    import tempfile
+
+    from l2zoo.runs import resume_point
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for name in ("history.csv", "evaluation.json", "confusion_matrix.png", "model.onnx"):
+            (folder / name).write_text("old")
+        (folder / "saved_model").mkdir()
+        (folder / "saved_model" / "saved_model.pb").write_text("old")
+        (folder / "mine.txt").write_text("a user's")
+        assert resume_point(folder) == 0
+        assert sorted(p.name for p in folder.iterdir()) == ["mine.txt"]

@@ -54,6 +54,12 @@ def build_cnn(
     units = check_sizes("build_cnn", "units", units, allow_empty=True)
     if padding not in ("same", "valid"):
         raise ValueError(f"build_cnn: padding must be 'same' or 'valid'; got {padding!r}")
+    side = min(shape[:-1] if len(shape) == 3 else shape[:1] if len(shape) == 1 else shape)
+    if max(kernel_sizes) > side:
+        raise ValueError(
+            f"build_cnn: kernel_size {max(kernel_sizes)} is larger than the input's side "
+            f"{side} (input shape {shape})"
+        )
     preset = load_preset(preset, **overrides)
     conv, pool = (
         (keras.layers.Conv1D, keras.layers.MaxPooling1D)
