@@ -50,12 +50,13 @@ class Data:
     make: Callable[..., Data] | None = dataclasses.field(default=None, repr=False)
 
     def batched(self, batch_size: int, seed: int, validation_split: float | None = None) -> Data:
-        """This data in batches of `batch_size` shuffled by `seed` (which also chooses the
-        changed labels under label noise), with `validation_split` held out if given: itself
-        if it was made so, else made again from its source."""
+        """This data made again in batches of `batch_size` shuffled by `seed` (which also
+        chooses the changed labels under label noise), with `validation_split` held out if
+        given. Made anew even with the same options: tf.data's shuffling also follows the
+        global seed at the time a pipeline is made, and a run sets it first (`train`), so
+        that the batch order depends on the run's seed alone. In-memory data is remade from
+        its arrays; streamed data from its source."""
         split = self.validation_split if validation_split is None else validation_split
-        if (batch_size, seed, split) == (self.batch_size, self.seed, self.validation_split):
-            return self
         if self.make is None:
             raise ValueError("this Data cannot be made again with other batches; load it anew")
         return self.make(batch_size=batch_size, seed=seed, validation_split=split)
@@ -361,11 +362,24 @@ def _named(
     train_size: int | None,
     label_noise: float,
 ) -> Data:
-    """`data` as `load_dataset(name, ...)` made it: named so, and made again by it."""
-    make = functools.partial(
-        load_dataset, name, data_dir=data_dir, train_size=train_size, label_noise=label_noise
+    """`data` as `load_dataset(name, ...)` made it: named so, and made again from the arrays
+    it holds (its source read again where a split streams)."""
+    streams = data.arrays is None or "test" not in data.arrays and data.test is not None
+    make = (
+        functools.partial(
+            load_dataset, name, data_dir=data_dir, train_size=train_size, label_noise=label_noise
+        )
+        if streams
+        else functools.partial(_renamed, data.make, str(name))
     )
     return dataclasses.replace(data, name=str(name), make=make)
+
+
+def _renamed(make: Callable[..., Data], name: str, **options: Any) -> Data:
+    """`make(**options)` under `name`, made again the same way."""
+    return dataclasses.replace(
+        make(**options), name=name, make=functools.partial(_renamed, make, name)
+    )
 
 
 def _streamed(source: Source, batch_size: int, validation_split: float, seed: int) -> Data:

@@ -458,4 +458,5 @@ def test_train_takes_its_parts_by_name_and_remakes_a_datas_batches_for_the_run()
     _, result = train("mlp", "none", data, epochs=1, batch_size=16, verbose=0)
     assert result["config"]["global_batch_size"] == 16
     assert result["config"]["validation"] == "split" and result["config"]["train_examples"] == 112
-    assert data.batched(64, 0) is data  # made so already: itself
+    remade = data.batched(64, 0)  # made again under the seed in force, from the same arrays
+    assert remade is not data and remade.train_examples == data.train_examples == 64
