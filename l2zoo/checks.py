@@ -6,6 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 
+class Note(UserWarning):
+    """A remark l2zoo makes about what it did to the user's data (the command line prints it
+    as one `l2zoo: note:` line)."""
+
+
 def whole_number(name: str, value: Any, minimum: int = 1) -> int:
     """`value` if it is an int (not a bool) >= `minimum`, else a ValueError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

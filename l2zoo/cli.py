@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import os
 import shlex
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from l2zoo import backends
 from l2zoo import commands as handlers
+from l2zoo.checks import Note
 from l2zoo.defaults import (
     BACKENDS,
     COMPARED_PRESETS,
@@ -472,8 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output left (a closed pipe), 0 otherwise.
     TensorFlow's start-up lines are filtered out (`quiet`)."""
     args = parser().parse_args(argv)
-    warnings.showwarning = _note
-    with filtered_stderr():
+    with filtered_stderr(), _notes_on_one_line():
         try:
             backends.use_backend(getattr(args, "backend", None))
             args.handler(args)
@@ -494,9 +495,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _note(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-    """A warning on the command line: one line, without Python's source lines."""
-    print(f"l2zoo: note: {message}", file=sys.stderr)
+@contextlib.contextmanager
+def _notes_on_one_line() -> Iterator[None]:
+    """Within this block l2zoo's own notes (`checks.Note`) print as one line each, without
+    Python's source lines; every other warning as Python prints it."""
+    show = warnings.showwarning
+
+    def note(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, Note):
+            print(f"l2zoo: note: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    warnings.showwarning = note
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
 
 
 def interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from l2zoo.checks import Note
+
 BUILTIN = ("mnist", "fashion_mnist")
 # The four standard file names of an MNIST-format folder, per split: (images, labels).
 IDX_FILES = {
@@ -307,7 +309,9 @@ def unit_pixels(images: np.ndarray, where: str) -> np.ndarray:
         return images
     if 0 <= low and high <= 255:
         warnings.warn(
-            f"{where}: pixels in [0, 255] scaled to [0, 1], as uint8 pixels are", stacklevel=2
+            f"{where}: pixels in [0, 255] scaled to [0, 1], as uint8 pixels are",
+            Note,
+            stacklevel=2,
         )
         return images.astype("float32") / np.float32(255)
     raise ValueError(
