@@ -18,7 +18,6 @@ from l2zoo.presets import load_preset
 from l2zoo.runs import PRESET_FILE, check_output_dir, model_file, read_result
 from l2zoo.scores import classification_scores
 from l2zoo.sources import IMAGE_SUFFIXES, has_idx_files, read_idx, unit_pixels
-from l2zoo.startup import register_layers
 from l2zoo.training import compile_model
 
 
@@ -29,7 +28,6 @@ def load_model(path: str | Path) -> keras.Model:
     the weight-decay exclusions, which Keras does not save. A `.keras` file without a preset
     beside it is loaded as Keras saved it.
     """
-    register_layers()  # done already if Keras loaded after l2zoo; here in any case
     file = model_file(path)
     preset_file = file.parent / PRESET_FILE
     try:
