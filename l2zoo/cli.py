@@ -26,6 +26,8 @@ from l2zoo.defaults import (
 )
 from l2zoo.models import list_families, list_models
 from l2zoo.presets import (
+    AUTO,
+    AUTO_HELP,
     FIELD_CHOICES,
     FIELD_HELP,
     NUMERIC_FIELDS,
@@ -197,8 +199,26 @@ def add_preset_options(command: argparse.ArgumentParser) -> None:
         elif kind == "int":
             options["type"] = int
         else:
-            options["type"] = float
+            options.update(type=_number_or_auto, help=options["help"] + AUTO_HELP)
         overrides.add_argument(flag, **options)
+
+
+def _number_or_auto(text: str) -> float | str:
+    if text == AUTO:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto'; got {text!r}") from None
+
+
+def add_auto_budget(command: argparse.ArgumentParser) -> None:
+    """--auto-budget: what choosing the 'auto' fields may spend."""
+    command.add_argument(
+        "--auto-budget",
+        type=int,
+        help="epochs of training that choosing the 'auto' fields may spend (default: 3x --epochs)",
+    )
 
 
 def _search_range(text: str) -> tuple[str, tuple]:
@@ -256,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_false",
         help="no evaluation after each epoch: the test set is scored once, at the end",
     )
+    add_auto_budget(train)
     train.add_argument(
         "--strategy",
         default="auto",

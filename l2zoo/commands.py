@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from l2zoo import auto
 from l2zoo.checks import whole_number
 from l2zoo.models import check_model_arguments, default_preset, list_models, suits, variant
 from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
@@ -129,6 +130,8 @@ def train_command(args: argparse.Namespace) -> None:
     check_counts(args)  # before TensorFlow loads: a bad number, preset or folder fails in a blink
     fields, _ = split_preset_fields(training_overrides(args))
     preset = load_preset(given_preset(args), **fields)
+    if preset.auto_fields:  # a budget too small for the search fails here
+        auto.candidates(preset, auto.epochs_budget(args.auto_budget, args.epochs), args.epochs, 0)
     run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset.name))
     if not os.environ.get("TF_CONFIG"):  # a multi-worker worker trains in RUN/worker-N
         check_unlocked(run_dir)
@@ -164,7 +167,10 @@ def train_command(args: argparse.Namespace) -> None:
         seed=args.seed,
         verbose=args.verbose,
         callbacks=[epoch_line("Validation" if split else "Test")],
+        auto_budget=args.auto_budget,
     )
+    if "auto" in result:
+        print(auto.describe(result["auto"]))
     test = result["test"]
     if test["accuracy"] is not None:
         print(
@@ -187,6 +193,9 @@ def evaluate_command(args: argparse.Namespace) -> None:
     from l2zoo.inference import evaluate
 
     scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
+    searched = scores.get("auto")
+    if searched:
+        print(auto.describe(searched))
     print(
         f"{scores['dataset']} test set, {scores['examples']} examples: loss "
         f"{scores['loss']:.4f} (cross-entropy, no penalty), accuracy {scores['accuracy']:.2%}, "

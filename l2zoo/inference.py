@@ -103,6 +103,8 @@ def evaluate(
             for c in range(data.num_classes)
         ],
         "confusion_matrix": confusion.tolist(),
+        "preset": result.get("preset"),
+        **({"auto": result["auto"]} if "auto" in result else {}),
     }
     write_json(out / "evaluation.json", evaluation)
     plots.confusion_matrix(confusion, out / "confusion_matrix.png")

@@ -35,6 +35,23 @@ NUMERIC_FIELDS = (
     "ema_momentum",
 )
 PARAMETER_GROUPS = ("kernel", "bias", "norm", "embedding")
+# A numeric field set to AUTO is chosen by `l2zoo.train` among these values (`l2zoo.auto`):
+# strengths on a log grid of decades with 0, rates on a linear grid, each weakest first.
+AUTO = "auto"
+AUTO_GRIDS = {
+    "l1": (0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3),
+    "l2": (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2),
+    "dropout": (0.0, 0.15, 0.3, 0.45, 0.6, 0.75),
+    "max_norm": (0.0, 4.0, 3.0, 2.0, 1.0),
+    "translate": (0.0, 0.05, 0.1, 0.15, 0.2),
+    "rotate": (0.0, 0.025, 0.05, 0.075, 0.1),
+    "zoom": (0.0, 0.05, 0.1, 0.15, 0.2),
+    "elastic": (0.0, 0.01, 0.02, 0.04, 0.08),
+    "weight_decay": (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
+    "learning_rate": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+    "momentum": (0.0, 0.5, 0.9, 0.95, 0.99),
+    "ema_momentum": (0.0, 0.9, 0.99, 0.999),
+}
 # Preset name -> the class in `keras.optimizers`.
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 # Keras variable names of each parameter group; weight decay skips the groups a preset
@@ -70,6 +87,8 @@ FIELD_HELP = {
     "early_stopping": "stop after this many epochs without a lower validation loss and keep "
     "the best epoch's weights, validated on a part of the training data (0: off)",
 }
+# What a numeric field's option adds: it takes 'auto' too.
+AUTO_HELP = "; 'auto': chosen on a validation split (see --auto-budget)"
 # The fields whose value is one of a few names.
 FIELD_CHOICES = {"optimizer": tuple(sorted(OPTIMIZERS)), "schedule": SCHEDULES}
 
@@ -122,6 +141,23 @@ class Preset:
                 f"preset {self.name!r}: {field} must be {expected}; got {getattr(self, field)!r}"
             )
 
+        for field in sorted(preset_fields() - set(NUMERIC_FIELDS)):
+            if getattr(self, field) == AUTO:
+                raise ValueError(
+                    f"preset {self.name!r}: {field} cannot be 'auto'; 'auto' chooses a numeric "
+                    f"field: {', '.join(AUTO_GRIDS)}"
+                )
+        if self.auto_fields:  # checked as it will be: with every value `auto` may choose
+            middle = {field: AUTO_GRIDS[field][1] for field in self.auto_fields}
+            for field in self.auto_fields:
+                for value in AUTO_GRIDS[field]:
+                    try:
+                        checked = self.chosen(**{**middle, field: value})
+                    except ValueError as error:
+                        raise ValueError(f"{field} = 'auto' would try {value}: {error}") from None
+            for field in {*NUMERIC_FIELDS, "apply_to"} - set(middle):  # as checked: floats, ...
+                object.__setattr__(self, field, getattr(checked, field))
+            return
         for field in NUMERIC_FIELDS:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -174,6 +210,26 @@ class Preset:
         object.__setattr__(self, "apply_to", tuple(g for g in PARAMETER_GROUPS if g in groups))
 
     @property
+    def auto_fields(self) -> tuple[str, ...]:
+        """The numeric fields set to 'auto', which `l2zoo.train` chooses before it trains."""
+        return tuple(field for field in NUMERIC_FIELDS if getattr(self, field) == AUTO)
+
+    def check_chosen(self) -> None:
+        """A ValueError naming the fields still 'auto': a model needs numbers."""
+        if self.auto_fields:
+            raise ValueError(
+                f"preset {self.name!r}: {', '.join(self.auto_fields)} = 'auto' is chosen by "
+                "l2zoo.train before it builds the model; give a number to build one yourself"
+            )
+
+    def chosen(self, **values: float) -> Preset:
+        """This preset with its 'auto' fields set to `values`; a weight_decay of 0 under
+        'adamw' makes it Adam."""
+        if self.optimizer == "adamw" and values.get("weight_decay") == 0:
+            values["optimizer"] = "adam"
+        return self.replace(**values)
+
+    @property
     def augments(self) -> bool:
         """Whether training images are transformed (see `augmentation`)."""
         return bool(self.translate or self.rotate or self.zoom or self.flip or self.elastic)
@@ -182,7 +238,7 @@ class Preset:
     def regularizer_kind(self) -> str:
         """'none', 'l1', 'l2' or 'elasticnet', from which strengths are non-zero."""
         return {(False, False): "none", (True, False): "l1", (False, True): "l2"}.get(
-            (self.l1 > 0, self.l2 > 0), "elasticnet"
+            (self.l1 == AUTO or self.l1 > 0, self.l2 == AUTO or self.l2 > 0), "elasticnet"
         )
 
     def replace(self, **overrides: Any) -> Preset:
@@ -202,6 +258,7 @@ class Preset:
         """
         import keras
 
+        self.check_chosen()
         if group not in PARAMETER_GROUPS:
             raise ValueError(
                 f"unknown parameter group {group!r}; expected one of {PARAMETER_GROUPS}"
@@ -235,6 +292,7 @@ class Preset:
         from l2zoo.elastic import RandomElasticDistortion
         from l2zoo.seeds import layer_seed
 
+        self.check_chosen()
         layers = []
         if self.translate:
             layers.append(
@@ -265,6 +323,7 @@ class Preset:
         """
         import keras
 
+        self.check_chosen()
         learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
         learning_rate = self.learning_rate
         if self.schedule == "cosine":

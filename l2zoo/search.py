@@ -12,16 +12,18 @@ process ends, any other once it has been silent for `LEASE_S` (workers beat ever
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
+import math
 import os
 import pickle
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,8 @@ LEASE_S = float(os.environ.get("L2ZOO_LEASE_S", 60))
 RETRIES = 2
 STATE_FOLDER = "keras_tuner"
 SEARCH_FILE = "search.json"
+OBJECTIVE = "val_accuracy"
+COMPLETED = TrialStatus.COMPLETED
 
 
 class SearchIncomplete(RuntimeError):
@@ -92,6 +96,63 @@ class RunList(keras_tuner.Oracle):
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         return {"status": TrialStatus.RUNNING, "values": {"run": len(self.trials)}}
+
+
+class SuccessiveHalving(keras_tuner.Oracle):
+    """Successive halving (`l2zoo.auto`): hands out round 0's candidates, then, once a round
+    has ended, its best (by validation accuracy, then lower validation loss, then
+    the weaker value, the lower index) for the next. `plan`: (trials, epochs) of each round."""
+
+    def __init__(self, plan: list[tuple[int, int]], **kwargs: Any) -> None:
+        space = keras_tuner.HyperParameters()
+        space.Int("candidate", 0, plan[0][0] - 1)
+        space.Int("round", 0, len(plan) - 1)
+        super().__init__(
+            objective=keras_tuner.Objective(OBJECTIVE, "max"),
+            max_trials=sum(trials for trials, _ in plan),
+            hyperparameters=space,
+            max_retries_per_trial=RETRIES,
+            **kwargs,
+        )
+        self.plan = plan
+
+    def _round(self, number: int) -> list[Any]:
+        return [t for t in self.trials.values() if t.hyperparameters.values["round"] == number]
+
+    def ranked(self, number: int) -> list[int]:
+        """The candidates of a round, best first."""
+
+        def key(trial: Any) -> tuple[float, float, int]:
+            if trial.status != TrialStatus.COMPLETED:
+                return (math.inf, math.inf, 0)
+            metric = trial.metrics.get_last_value
+            return (-metric(OBJECTIVE), metric("val_nll"), trial.hyperparameters.get("candidate"))
+
+        return [t.hyperparameters.get("candidate") for t in sorted(self._round(number), key=key)]
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        for number, (trials, _) in enumerate(self.plan):
+            given = {t.hyperparameters.get("candidate") for t in self._round(number)}
+            if number == 0:
+                wanted = list(range(trials))
+            elif any(
+                t.status in (TrialStatus.RUNNING, TrialStatus.IDLE) for t in self._round(number - 1)
+            ):
+                break  # the round before is still running
+            else:
+                wanted = self.ranked(number - 1)[:trials]
+            left = [candidate for candidate in wanted if candidate not in given]
+            if left:
+                return {
+                    "status": TrialStatus.RUNNING,
+                    "values": {"candidate": left[0], "round": number},
+                }
+            if len(given) < trials:
+                break
+        else:
+            if not self.ongoing_trials:
+                return {"status": TrialStatus.STOPPED, "values": None}
+        return {"status": TrialStatus.IDLE, "values": None}
 
 
 class _Tuner(BaseTuner):
@@ -145,14 +206,19 @@ def run_trials(
     workers: int = 0,
     relaunch: Callable[[], Any] | None = None,
     progress: Callable[[str], None] = print,
+    nested: bool = False,
 ) -> keras_tuner.Oracle | None:
     """Every trial of `oracle` run once by `run`; the chief (or single process) gets the
     oracle with the finished trials, a worker None.
 
     `description` names the search: a folder holding another search starts afresh, the same
     search resumes without repeating finished trials. `relaunch` is the call a local worker
-    makes (the same search, without `workers`), pickled to its process.
+    makes (the same search, without `workers`), pickled to its process. `nested`: a search
+    inside another's trial, run in this process whatever keras-tuner's environment says.
     """
+    if nested:
+        with _without_role():
+            return run_trials(out_dir, oracle, run, description=description, progress=progress)
     this_role = "chief" if workers else role()
     # A worker never starts afresh: the chief owns the state it would delete.
     fresh = this_role != "worker" and not _same_search(out_dir, description)
@@ -167,6 +233,16 @@ def run_trials(
         return tuner.oracle
     tuner.search(verbose=0)
     return tuner.oracle if this_role == "single" else None
+
+
+@contextlib.contextmanager
+def _without_role() -> Iterator[None]:
+    """keras-tuner's role variables unset for a while (its tuners read them when made)."""
+    saved = {name: os.environ.pop(name) for name in ROLE_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _same_search(out_dir: Path, description: dict[str, Any]) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,11 +15,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from l2zoo import backends
+from l2zoo import auto, backends
 from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
-from l2zoo.data import Data, as_data, augmented
-from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
+from l2zoo.data import Data, as_data, augmented, from_arrays
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
 from l2zoo.presets import Preset, load_preset
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
@@ -343,6 +344,7 @@ def train(
     evaluate_train: bool = False,
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    auto_budget: int | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train a zoo model with `model.fit` under a strategy; returns (model, result record).
 
@@ -378,6 +380,12 @@ def train(
         evaluate_train: also score the final model on the training set (for the
             generalization gap; the per-epoch training metrics are running averages).
         verbose, callbacks: as in `model.fit`.
+        auto_budget: the epochs the preset's 'auto' fields may spend being chosen (default
+            3x `epochs`): successive halving over each field's grid (`l2zoo.auto`), every
+            trial trained on the training set less a validation split (the data's own, else
+            its last 10%) and scored there; the test set is never seen. The run then trains
+            on the whole training set with the choice; the result's `auto` records the
+            trials, the choice and the epochs spent (RUN/auto keeps the search).
 
     Every loss in the result is the data loss, the cross-entropy without the penalty (which
     is `penalty`); `test`, `validation` and `train` hold loss, accuracy and ece. Under
@@ -391,6 +399,8 @@ def train(
     model_args = dict(model_args or {})
     check_model_arguments(model, model_args, sizes_only=True)
     preset = _run_preset(model, preset)
+    if preset.auto_fields:  # a budget too small fails here, before any work
+        auto.candidates(preset, auto.epochs_budget(auto_budget, epochs), epochs, seed)
     given_split = data.validation_split if isinstance(data, Data) else 0.0
     validation_split = carve_split(preset, given_split, validate_every_epoch)
     placement = backends.place(strategy)
@@ -401,6 +411,22 @@ def train(
         # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
         keras.utils.set_random_seed(seed)
         data = as_data(data, batch_size=global_batch, seed=seed, validation_split=validation_split)
+        searched = None
+        if preset.auto_fields:
+            trial_options = dict(
+                model_args=model_args,
+                batch_size=batch_size,
+                strategy=strategy,
+                precision=precision,
+                steps_per_execution=steps_per_execution,
+                jit_compile=jit_compile,
+                seed=seed,
+            )
+            preset, searched = _choose(
+                model, preset, data, work_dir, epochs, auto_budget, trial_options
+            )
+            keras.utils.set_random_seed(seed)  # the run as a preset with these values makes it
+            data = as_data(data, batch_size=global_batch, seed=seed)
         with placement.scope(), precision_policy(precision):
             net = build_for_run(
                 model,
@@ -460,9 +486,89 @@ def train(
             **backends.current().versions(),
         }
         result = _record(net, preset, data.train_examples, work_dir, fitted, config)
+        if searched:
+            result["auto"] = searched
         if work_dir is not None:
             write_run(work_dir, net, preset, result["epochs"], result)
         return net, result
+
+
+def _choose(
+    model: str,
+    preset: Preset,
+    data: Data,
+    work_dir: Path | None,
+    epochs: int,
+    budget: int | None,
+    options: dict[str, Any],
+) -> tuple[Preset, dict[str, Any]]:
+    """The preset with its 'auto' fields chosen on validation data carved from the training
+    set (`auto.choose`), and the search's record; the search is kept in RUN/auto."""
+    validating = auto_data(data)
+
+    def fit(candidate: Preset, trial_epochs: int) -> dict[str, float]:
+        keras.backend.clear_session()  # free the last trial's model and compiled steps
+        _, result = train(
+            model,
+            candidate,
+            validating,
+            epochs=trial_epochs,
+            validate_every_epoch=bool(candidate.early_stopping),
+            verbose=0,
+            **options,
+        )
+        scores = result["validation"]
+        return {"val_accuracy": scores["accuracy"], "val_nll": scores["loss"]}
+
+    describe = {
+        "model": model,
+        "epochs": epochs,
+        "examples": validating.train_examples,
+        "options": {key: repr(value) for key, value in sorted(options.items())},
+    }
+    with contextlib.ExitStack() as stack:
+        folder = (
+            work_dir / auto.FOLDER
+            if work_dir is not None
+            else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+        return auto.choose(
+            preset,
+            fit,
+            epochs=epochs,
+            budget=budget,
+            seed=options["seed"],
+            folder=folder,
+            describe=describe,
+        )
+
+
+def auto_data(data: Data) -> Data:
+    """What `auto` trials see: the training set (with its own validation split, else the
+    last 10% held out), no test set; a ValueError if nothing would be left to validate on."""
+    if not data.arrays:
+        raise ValueError(
+            f"'auto' strengths need the training set in memory; {data.name} streams from its "
+            "source: choose with `l2zoo tune` instead, or pass a train_size"
+        )
+    parts = [data.arrays[split] for split in ("train", "validation") if split in data.arrays]
+    x = np.concatenate([x for x, _ in parts])
+    y = np.concatenate([y for _, y in parts])
+    split = data.validation_split or VALIDATION_SPLIT
+    if round(len(x) * split) < 1:
+        raise ValueError(
+            f"'auto' needs validation data carved from the training set, but "
+            f"{len(x)} training examples leave none at validation_split={split}"
+        )
+    return from_arrays(
+        x,
+        y,
+        batch_size=data.batch_size,
+        validation_split=split,
+        num_classes=data.num_classes,
+        seed=data.seed,
+        source=data.source,
+    )
 
 
 def _pixel_mean(data: Data) -> float | None:

@@ -1,0 +1,161 @@
+"""`auto` strengths: a preset field set to 'auto' is chosen by successive halving over its grid
+(`presets.AUTO_GRIDS`), scored on a validation split carved from the training data.
+
+Successive halving is Hyperband's most aggressive bracket: every candidate trains a few epochs,
+the best third goes on with three times as many, until at most three are left, whose best
+wins. keras-tuner's `HyperbandOracle` also runs its gentler brackets, about 10x the epochs of
+one training for `max_epochs=9`; one bracket keeps the search within a budget of a few
+trainings. The oracle is keras-tuner's, so the search resumes and its trials can spread over
+workers as every l2zoo search does (`l2zoo.search`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l2zoo.atomic import write_csv
+from l2zoo.checks import whole_number
+from l2zoo.presets import AUTO_GRIDS, Preset
+
+FACTOR = 3  # each round keeps the best third, for three times the epochs
+BUDGET = 3  # the default budget: this many times the final training's epochs
+FOLDER = "auto"
+
+# A trial's runner: (preset with chosen values, epochs) -> {"val_accuracy", "val_nll"}.
+Fit = Callable[[Preset, int], dict[str, float]]
+
+
+def rounds(candidates: int, first_epochs: int, max_epochs: int) -> list[tuple[int, int]]:
+    """(trials, epochs of each) per round: all candidates, then the best third for three
+    times the epochs (at most `max_epochs`), until at most FACTOR are left."""
+    plan = [(candidates, first_epochs)]
+    while plan[-1][0] > FACTOR:
+        trials, epochs = plan[-1]
+        plan.append((math.ceil(trials / FACTOR), min(max_epochs, epochs * FACTOR)))
+    return plan
+
+
+def cost(plan: list[tuple[int, int]]) -> int:
+    """Epochs of training the plan takes."""
+    return sum(trials * epochs for trials, epochs in plan)
+
+
+def plan_search(grid_size: int, epochs: int, budget: int) -> list[tuple[int, int]]:
+    """The rounds for `grid_size` candidates within `budget` epochs: the whole grid if it fits
+    at one epoch per first-round trial, else as many candidates as fit; the first round as
+    long as the budget allows. A ValueError if not even two candidates fit."""
+    count = grid_size
+    while count > 1 and cost(rounds(count, 1, epochs)) > budget:
+        count -= 1
+    if count < 2:
+        raise ValueError(
+            f"auto_budget={budget} epochs leaves less than one epoch per trial: choosing among "
+            f"even two values needs {cost(rounds(2, 1, epochs))}, the whole grid of "
+            f"{grid_size} {cost(rounds(grid_size, 1, epochs))}"
+        )
+    first = max(e for e in range(1, epochs + 1) if cost(rounds(count, e, epochs)) <= budget)
+    return rounds(count, first, epochs)
+
+
+def epochs_budget(given: int | None, epochs: int) -> int:
+    """The search's budget in epochs: `given`, by default BUDGET times the final `epochs`."""
+    return BUDGET * epochs if given is None else whole_number("auto_budget", given)
+
+
+def candidates(preset: Preset, budget: int, epochs: int, seed: int) -> list[dict[str, float]]:
+    """The values tried: the grid of every 'auto' field (their product), weakest first; where
+    the budget cannot try them all, a sample drawn by `seed` that keeps the weakest."""
+    fields = preset.auto_fields
+    grid = [
+        dict(zip(fields, values, strict=True))
+        for values in itertools.product(*(AUTO_GRIDS[field] for field in fields))
+    ]
+    count = plan_search(len(grid), epochs, budget)[0][0]
+    if count < len(grid):
+        rest = np.random.default_rng(seed).choice(np.arange(1, len(grid)), count - 1, replace=False)
+        grid = [grid[0], *(grid[i] for i in sorted(rest))]
+    return grid
+
+
+def choose(
+    preset: Preset,
+    fit: Fit,
+    *,
+    epochs: int,
+    budget: int | None,
+    seed: int,
+    folder: Path,
+    describe: dict[str, Any],
+    progress: Callable[[str], None] = print,
+) -> tuple[Preset, dict[str, Any]]:
+    """(the preset with its 'auto' fields chosen, the search's record). `fit` trains one
+    trial and scores it on validation data; `folder` keeps the search (a search started
+    again with the same `describe` resumes there) and its trials.csv."""
+    from l2zoo import search  # keras-tuner: only once a search runs
+
+    budget = epochs_budget(budget, epochs)
+    grid = candidates(preset, budget, epochs, seed)
+    plan = plan_search(len(grid), epochs, budget)
+    oracle = search.SuccessiveHalving(plan, seed=seed)
+
+    def run(trial_id: str, values: dict[str, Any]) -> dict[str, float]:
+        number = values["round"]
+        setting = grid[values["candidate"]]
+        trial_epochs = plan[number][1]
+        label = ", ".join(f"{name}={value:g}" for name, value in setting.items())
+        scores = fit(preset.chosen(**setting), trial_epochs)
+        progress(
+            f"auto: round {number + 1} of {len(plan)}, {label}, {trial_epochs} epochs: "
+            f"validation accuracy {scores[search.OBJECTIVE]:.2%}"
+        )
+        return scores
+
+    description = {
+        **describe,
+        "fields": list(preset.auto_fields),
+        "grid": grid,
+        "rounds": plan,
+    }
+    finished = search.run_trials(
+        folder, oracle, run, description=description, progress=progress, nested=True
+    )
+    best = grid[finished.ranked(len(plan) - 1)[0]]
+    trials = [
+        {
+            "round": t.hyperparameters.get("round") + 1,
+            **grid[t.hyperparameters.get("candidate")],
+            "epochs": plan[t.hyperparameters.get("round")][1],
+            search.OBJECTIVE: t.metrics.get_last_value(search.OBJECTIVE),
+            "val_nll": t.metrics.get_last_value("val_nll"),
+        }
+        for t in sorted(finished.trials.values(), key=lambda t: t.trial_id)
+        if t.status == search.COMPLETED
+    ]
+    write_csv(folder / "trials.csv", trials, list(trials[0]))
+    record = {
+        "method": "successive halving",
+        "fields": list(preset.auto_fields),
+        "choice": best,
+        "candidates": len(grid),
+        "grid_size": math.prod(len(AUTO_GRIDS[field]) for field in preset.auto_fields),
+        "budget_epochs": budget,
+        "used_epochs": sum(trial["epochs"] for trial in trials),
+        "trials": trials,
+    }
+    return preset.chosen(**best), record
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One line: what `auto` chose, how, and what it spent."""
+    choice = ", ".join(f"{name} = {value:g}" for name, value in record["choice"].items())
+    return (
+        f"auto chose {choice} by successive halving on a validation split: "
+        f"{len(record['trials'])} trials of {record['candidates']} candidates, "
+        f"{record['used_epochs']} of a budget of {record['budget_epochs']} epochs"
+    )
