@@ -46,18 +46,18 @@ def cost(plan: list[tuple[int, int]]) -> int:
     return sum(trials * epochs for trials, epochs in plan)
 
 
-def plan_search(grid_size: int, epochs: int, budget: int) -> list[tuple[int, int]]:
+def plan_search(grid_size: int, epochs: int, budget: int, least: int) -> list[tuple[int, int]]:
     """The rounds for `grid_size` candidates within `budget` epochs: the whole grid if it fits
-    at one epoch per first-round trial, else as many candidates as fit; the first round as
-    long as the budget allows. A ValueError if not even two candidates fit."""
+    at one epoch per first-round trial, else as many candidates as fit, but at least `least`;
+    the first round as long as the budget allows. A ValueError if even `least` do not fit."""
     count = grid_size
-    while count > 1 and cost(rounds(count, 1, epochs)) > budget:
+    while count > least and cost(rounds(count, 1, epochs)) > budget:
         count -= 1
-    if count < 2:
+    if cost(rounds(count, 1, epochs)) > budget:
         raise ValueError(
-            f"auto_budget={budget} epochs leaves less than one epoch per trial: choosing among "
-            f"even two values needs {cost(rounds(2, 1, epochs))}, the whole grid of "
-            f"{grid_size} {cost(rounds(grid_size, 1, epochs))}"
+            f"auto_budget={budget} epochs leaves less than one epoch per trial: "
+            f"{count} candidates need at least {cost(rounds(count, 1, epochs))} "
+            f"(with epochs={epochs})"
         )
     first = max(e for e in range(1, epochs + 1) if cost(rounds(count, e, epochs)) <= budget)
     return rounds(count, first, epochs)
@@ -69,14 +69,13 @@ def epochs_budget(given: int | None, epochs: int) -> int:
 
 
 def candidates(preset: Preset, budget: int, epochs: int, seed: int) -> list[dict[str, float]]:
-    """The values tried: the grid of every 'auto' field (their product), weakest first; where
-    the budget cannot try them all, a sample drawn by `seed` that keeps the weakest."""
+    """The values tried: every value of an 'auto' field's grid; for several fields, their
+    product, or where the budget cannot try it all a sample drawn by `seed` (at least as
+    large as the largest grid, the weakest setting kept)."""
     fields = preset.auto_fields
-    grid = [
-        dict(zip(fields, values, strict=True))
-        for values in itertools.product(*(AUTO_GRIDS[field] for field in fields))
-    ]
-    count = plan_search(len(grid), epochs, budget)[0][0]
+    grids = [AUTO_GRIDS[field] for field in fields]
+    grid = [dict(zip(fields, values, strict=True)) for values in itertools.product(*grids)]
+    count = plan_search(len(grid), epochs, budget, max(map(len, grids)))[0][0]
     if count < len(grid):
         rest = np.random.default_rng(seed).choice(np.arange(1, len(grid)), count - 1, replace=False)
         grid = [grid[0], *(grid[i] for i in sorted(rest))]
@@ -101,7 +100,7 @@ def choose(
 
     budget = epochs_budget(budget, epochs)
     grid = candidates(preset, budget, epochs, seed)
-    plan = plan_search(len(grid), epochs, budget)
+    plan = plan_search(len(grid), epochs, budget, len(grid))
     oracle = search.SuccessiveHalving(plan, seed=seed)
 
     def run(trial_id: str, values: dict[str, Any]) -> dict[str, float]:

@@ -1,0 +1,125 @@
+"""`auto` strengths: the search's plan, its known answers, and the test set it never sees."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run
+from l2zoo import auto, training
+from l2zoo.data import from_arrays
+from l2zoo.presets import load_preset
+
+
+def blobs(examples: int, flipped: float, scale: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Two classes split by a plane through 10 features; `flipped` of the labels swapped."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(examples, 10))
+    y = (x.sum(axis=1) > 0).astype("int64")
+    swapped = rng.random(examples) < flipped
+    return (x * scale).astype("float32"), np.where(swapped, 1 - y, y)
+
+
+def test_the_plan_halves_within_the_budget():
+    # 6 values: 6 trials of 2 epochs, then the best 2 for 6: 24 of 30 epochs.
+    assert auto.plan_search(6, epochs=10, budget=30, least=6) == [(6, 2), (2, 6)]
+    # Two fields (36 pairs) under the same budget: a sample of 9 that keeps the weakest pair.
+    grid = auto.candidates(load_preset("l2_dropout", l2="auto", dropout="auto"), 30, 10, 0)
+    assert len(grid) == 9 and grid[0] == {"l2": 0.0, "dropout": 0.0}
+    assert auto.cost(auto.plan_search(len(grid), 10, 30, least=9)) == 9 * 1 + 3 * 3
+    with pytest.raises(ValueError, match="auto_budget=11 epochs leaves less than one epoch"):
+        auto.plan_search(6, epochs=10, budget=11, least=6)  # 6 x 1 + 2 x 3 = 12
+
+
+def test_bad_auto_fails_in_one_line_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="optimizer cannot be 'auto'"):
+        load_preset("l2", optimizer="auto")
+    with pytest.raises(ValueError, match="momentum = 'auto' would try 0.5: .*SGD's"):
+        load_preset("l2", momentum="auto")
+    x, y = blobs(4, 0.0, 1.0, 0)
+    with pytest.raises(ValueError, match="4 training examples leave none"):
+        training.auto_data(from_arrays(x, y, batch_size=1))
+    argv = ["train", "--l2", "auto", "--epochs", "2", "--run-dir", tmp_path / "r"]
+    out = run("-m", "l2zoo", *argv, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "l2zoo: error: auto_budget=6 epochs leaves less than one epoch per trial: 6 "
+        "candidates need at least 10 (with epochs=2)"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+def test_auto_never_sees_the_test_set(monkeypatch):
+    x, y = blobs(240, 0.0, 1.0, 0)
+    x_test = np.full((50, 10), 7.0, "float32")  # no training example looks like these
+    y_test = np.zeros(50, "int64")
+    seen = []
+    real_train = training.train
+
+    def spy(model, preset, data, **options):
+        seen.append(data)
+        return real_train(model, preset, data, **options)
+
+    monkeypatch.setattr(training, "train", spy)
+    _, result = real_train(
+        "mlp",
+        {"l2": "auto"},
+        (x, y, x_test, y_test),
+        model_args={"units": (8,)},
+        epochs=1,
+        batch_size=24,
+        auto_budget=8,
+        verbose=0,
+    )
+    assert len(seen) == len(result["auto"]["trials"]) == 8  # every trial, through the spy
+    for data in seen:
+        assert data.test is None and "test" not in data.arrays
+        assert not any((part == 7.0).all(axis=1).any() for part, _ in data.arrays.values())
+    assert result["test"]["accuracy"] is not None  # the final run alone scores it
+
+
+@pytest.mark.slow
+def test_auto_finds_the_interior_strength_on_noisy_labels(tmp_path):
+    """35% of the training labels swapped (the validation split's stay clean), inputs scaled
+    so that the grid's L2 = 1e-2 underfits: trained alone for 40 epochs on 300 such
+    examples, L2 = 0 scored 68% on clean data, 1e-4 68%, 1e-3 78%, 1e-2 47%."""
+    x, y = blobs(600, 0.0, 0.1, 1)  # the labels are swapped by from_arrays, not here
+    x_test, y_test = blobs(1000, 0.0, 0.1, 2)
+    _, result = training.train(
+        "mlp",
+        {"l2": "auto", "learning_rate": 1e-2},
+        from_arrays(x, y, x_test=x_test, y_test=y_test, validation_split=0.3, label_noise=0.35),
+        model_args={"units": (256,)},
+        epochs=40,
+        batch_size=20,
+        run_dir=tmp_path / "run",
+        verbose=0,
+    )
+    searched = result["auto"]
+    assert searched["choice"] == {"l2": 1e-3}
+    assert result["preset"]["l2"] == 1e-3
+    assert searched["used_epochs"] <= searched["budget_epochs"] == 120
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert saved["auto"] == searched
+    lines = (tmp_path / "run" / "auto" / "trials.csv").read_text().splitlines()
+    assert lines[0] == "round,l2,epochs,val_accuracy,val_nll" and len(lines) == 1 + 8
+
+
+@pytest.mark.slow
+def test_auto_picks_no_penalty_on_separable_data():
+    x, y = blobs(600, 0.0, 1.0, 3)
+    x = x + np.where(y[:, None] == 1, 1.0, -1.0).astype("float32")  # a wide margin
+    _, result = training.train(
+        "mlp",
+        {"l2": "auto"},
+        (x, y),
+        model_args={"units": (16,)},
+        epochs=6,
+        batch_size=20,
+        verbose=0,
+    )
+    assert result["auto"]["choice"] == {"l2": 0.0}
+    last = [t for t in result["auto"]["trials"] if t["round"] == 2]
+    assert [t["val_accuracy"] for t in last] == [1.0, 1.0]  # a tie, decided by the loss
