@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run
+
 from l2zoo import auto, training
 from l2zoo.data import from_arrays
 from l2zoo.presets import load_preset
