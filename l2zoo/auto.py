@@ -21,11 +21,13 @@ import numpy as np
 
 from l2zoo.atomic import write_csv
 from l2zoo.checks import whole_number
-from l2zoo.presets import AUTO_GRIDS, Preset
+from l2zoo.presets import AUTO, AUTO_GRIDS, Preset
 
 FACTOR = 3  # each round keeps the best third, for three times the epochs
 BUDGET = 3  # the default budget: this many times the final training's epochs
 FOLDER = "auto"
+# The fields `compare(auto=True)` chooses where a preset sets them: its regularizers' strengths.
+STRENGTHS = ("l1", "l2", "dropout", "weight_decay")
 
 # A trial's runner: (preset with chosen values, epochs) -> {"val_accuracy", "val_nll"}.
 Fit = Callable[[Preset, int], dict[str, float]]
@@ -150,11 +152,21 @@ def choose(
     return preset.chosen(**best), record
 
 
+def strengths_auto(preset: Preset) -> Preset:
+    """`preset` with each of its non-zero STRENGTHS set to 'auto' (`none` stays as it is)."""
+    fields = {field: AUTO for field in STRENGTHS if getattr(preset, field)}
+    return preset.replace(**fields) if fields else preset
+
+
+def choice_text(record: dict[str, Any]) -> str:
+    """The values `auto` chose, as 'l2=0.001, dropout=0.3'."""
+    return ", ".join(f"{name}={value:g}" for name, value in record["choice"].items())
+
+
 def describe(record: dict[str, Any]) -> str:
     """One line: what `auto` chose, how, and what it spent."""
-    choice = ", ".join(f"{name} = {value:g}" for name, value in record["choice"].items())
     return (
-        f"auto chose {choice} by successive halving on a validation split: "
+        f"auto chose {choice_text(record)} by successive halving on a validation split: "
         f"{len(record['trials'])} trials of {record['candidates']} candidates, "
         f"{record['used_epochs']} of a budget of {record['budget_epochs']} epochs"
     )

@@ -373,6 +373,14 @@ def parser() -> argparse.ArgumentParser:
         default=list(COMPARED_PRESETS),
         help="comma-separated preset names or .toml paths",
     )
+    compare.add_argument(
+        "--auto",
+        action="store_true",
+        help="choose each preset's strengths (its non-zero l1, l2, dropout, weight decay) for "
+        "each run on its validation split, as --l2 auto does, and compare the regularizers "
+        "at their own best",
+    )
+    add_auto_budget(compare)
     compare.set_defaults(handler=handlers.compare_command)
     sweep = commands.add_parser(
         "sweep",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -292,7 +293,8 @@ def compare_command(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.comparison import compare
 
-    _comparison(args, compare, args.presets)
+    budget = {} if args.auto_budget is None else {"auto_budget": args.auto_budget}
+    _comparison(args, functools.partial(compare, auto=args.auto, **budget), args.presets)
 
 
 def sweep_command(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from l2zoo import plots, search
 from l2zoo.atomic import write_csv, write_json, write_text
+from l2zoo.auto import choice_text, strengths_auto
 from l2zoo.data import DATA_OPTIONS, as_data
 from l2zoo.defaults import COMPARED_PRESETS, VALIDATION_SPLIT
 from l2zoo.inference import load_model
@@ -138,6 +139,8 @@ def _run_all(
                     }
                 )
                 continue
+            folder_of_run = run_folder(folder, label, seed)
+            result = read_result(folder_of_run)
             rows.append(
                 {
                     "preset": label,
@@ -145,10 +148,10 @@ def _run_all(
                     "seed": seed,
                     **{name: record.get_last_value(name) for name in METRICS},
                     "diverged_epoch": None,
+                    **({"chosen": choice_text(result["auto"])} if "auto" in result else {}),
                 }
             )
-            folder_of_run = run_folder(folder, label, seed)
-            epochs = read_result(folder_of_run)["epochs"]
+            epochs = result["epochs"]
             curves.setdefault(label, {})[seed] = {
                 "loss": epochs[DATA_LOSS],
                 "val_loss": epochs[f"val_{DATA_LOSS}"],
@@ -321,6 +324,24 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chosen_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The strengths `auto` chose for each preset and seed, as a Markdown table, or ''."""
+    chosen = [row for row in rows if row.get("chosen")]
+    if not chosen:
+        return ""
+    seeds = list(dict.fromkeys(row["seed"] for row in rows))
+    lines = [
+        "Strengths chosen by auto for each run (successive halving on the validation split):",
+        "",
+        "| preset | " + " | ".join(f"seed {seed}" for seed in seeds) + " |",
+        "| --- |" + " --- |" * len(seeds),
+    ]
+    for label in dict.fromkeys(row["preset"] for row in chosen):
+        by_seed = {row["seed"]: row.get("chosen") or "-" for row in rows if row["preset"] == label}
+        lines.append(f"| {label} | " + " | ".join(by_seed.get(s, "-") for s in seeds) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def diverged_lines(rows: Sequence[dict[str, Any]]) -> str:
     """One line naming the runs that diverged (left out of the statistics), or ''."""
     failed = [
@@ -371,7 +392,8 @@ def write_outputs(
     write_json(out_dir / "results.json", results)
     swept = results["sweep"] or {"params": []}
     columns = ["preset", *swept["params"], "seed", *METRICS]
-    write_csv(out_dir / "results.csv", results["runs"], [*columns, "diverged_epoch"])
+    chosen = ["chosen"] if any("chosen" in row for row in results["runs"]) else []
+    write_csv(out_dir / "results.csv", results["runs"], [*columns, "diverged_epoch", *chosen])
     write_csv(
         out_dir / "differences.csv",
         results["differences"],
@@ -409,6 +431,7 @@ def report(results: dict[str, Any]) -> str:
         part
         for part in (
             markdown_table(results["summary"]),
+            chosen_table(results["runs"]),
             diverged_lines(results["runs"]),
             differences_table(results["differences"]),
             chosen,
@@ -429,6 +452,7 @@ def compare(
     progress: Callable[[str], None] = print,
     baseline: str | None = None,
     workers: int = 0,
+    auto: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train `model` on the same data under each preset and seed (a seed fixes the initial
@@ -449,12 +473,18 @@ def compare(
         workers: run the runs on this many local worker processes (`l2zoo.search`); with
             keras-tuner's environment set instead, this process takes its role from it, and
             a worker returns {}.
+        auto: each preset's strengths (its non-zero l1, l2, dropout, weight_decay) are
+            'auto', chosen for each run on its validation split (`l2zoo.train`); the
+            table says what each run chose. Fixed strengths compare the strengths; this
+            compares the regularizers.
         **overrides: to every run: preset fields (on top of each preset), model sizes and
-            `l2zoo.train` options such as `data_dir`, `batch_size` or `label_noise`.
+            `l2zoo.train` options such as `data_dir`, `batch_size`, `label_noise` or
+            `auto_budget`.
     """
     relaunch = search.worker_call(compare, locals())  # first: the arguments as given
     preset_fields, options = split_preset_fields(overrides)
-    runs = [(preset.name, preset) for preset in (load_preset(p, **preset_fields) for p in presets)]
+    loaded = (load_preset(p, **preset_fields) for p in presets)
+    runs = [(preset.name, strengths_auto(preset) if auto else preset) for preset in loaded]
     if len({label for label, _ in runs}) != len(runs):
         raise ValueError(f"presets must be distinct; got {[label for label, _ in runs]}")
     return _run_all(

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from conftest import run
 
-from l2zoo import auto, training
+from l2zoo import auto, compare, training
+from l2zoo.auto import choice_text
 from l2zoo.data import from_arrays
 from l2zoo.presets import load_preset
+from l2zoo.runs import read_result
 
 
 def blobs(examples: int, flipped: float, scale: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -123,3 +125,31 @@ def test_auto_picks_no_penalty_on_separable_data():
     assert result["auto"]["choice"] == {"l2": 0.0}
     last = [t for t in result["auto"]["trials"] if t["round"] == 2]
     assert [t["val_accuracy"] for t in last] == [1.0, 1.0]  # a tie, decided by the loss
+
+
+@pytest.mark.slow
+def test_compare_auto_chooses_each_presets_strength_per_run(tmp_path):
+    x, y = blobs(300, 0.0, 1.0, 4)
+    x_test, y_test = blobs(100, 0.0, 1.0, 5)
+    results = compare(
+        "mlp",
+        ["none", "l2_dropout"],
+        (x, y, x_test, y_test),
+        epochs=1,
+        auto=True,
+        auto_budget=9,  # of the 36 pairs of l2 x dropout: 6 trials, then the best 2
+        out_dir=tmp_path / "out",
+        progress=lambda line: None,
+        units=(8,),
+        batch_size=30,
+    )
+    assert results["presets"]["l2_dropout"]["l2"] == "auto"
+    assert results["presets"]["none"]["l2"] == 0.0
+    by_preset = {row["preset"]: row for row in results["runs"]}
+    assert "chosen" not in by_preset["none"]
+    chosen = read_result(tmp_path / "out" / "runs" / "l2_dropout-seed0")["auto"]["choice"]
+    assert by_preset["l2_dropout"]["chosen"] == choice_text({"choice": chosen})
+    assert set(chosen) == {"l2", "dropout"}
+    assert f"| l2_dropout | {by_preset['l2_dropout']['chosen']} |" in (
+        tmp_path / "out" / "results.md"
+    ).read_text()
