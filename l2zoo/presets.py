@@ -447,7 +447,7 @@ def list_presets() -> list[str]:
 def load_preset(name_or_path: str | Path | Preset, **overrides: Any) -> Preset:
     """A shipped preset by name, or a user's TOML file by path, with optional overrides.
 
-    >>> load_preset("l2", dropout=0.2).regularizer()   # keras.regularizers.L2(7e-3)
+    >>> load_preset("l2", dropout=0.2).regularizer()   # keras.regularizers.L2(1e-5)
     """
     if isinstance(name_or_path, Preset):
         return name_or_path.replace(**overrides)

@@ -150,6 +150,7 @@ def test_compare_auto_chooses_each_presets_strength_per_run(tmp_path):
     chosen = read_result(tmp_path / "out" / "runs" / "l2_dropout-seed0")["auto"]["choice"]
     assert by_preset["l2_dropout"]["chosen"] == choice_text({"choice": chosen})
     assert set(chosen) == {"l2", "dropout"}
-    assert f"| l2_dropout | {by_preset['l2_dropout']['chosen']} |" in (
-        tmp_path / "out" / "results.md"
-    ).read_text()
+    assert (
+        f"| l2_dropout | {by_preset['l2_dropout']['chosen']} |"
+        in (tmp_path / "out" / "results.md").read_text()
+    )

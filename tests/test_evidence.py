@@ -1,4 +1,4 @@
-"""Where regularization matters, it shows: on noisy MNIST the shipped `l2` and `dropout` each
+"""Where regularization matters, it shows: on noisy MNIST the shipped `l2_noisy` and `dropout_noisy` each
 beat `none` with a paired 95% interval above zero, significant after Holm's correction."""
 
 import pytest
@@ -13,7 +13,7 @@ def test_l2_and_dropout_beat_none_on_noisy_labels(mnist_dir):
     # the noise; at the strengths chosen on noisy MNIST both regularizers resist it.
     results = compare(
         "mlp",
-        ["none", "l2", "dropout"],
+        ["none", "l2_noisy", "dropout_noisy"],
         train_size=2000,
         label_noise=0.4,
         epochs=30,
@@ -22,6 +22,6 @@ def test_l2_and_dropout_beat_none_on_noisy_labels(mnist_dir):
         progress=lambda line: None,
     )
     gains = {d["preset"]: d for d in results["differences"] if d["metric"] == "test_accuracy"}
-    for preset in ("l2", "dropout"):
+    for preset in ("l2_noisy", "dropout_noisy"):
         assert gains[preset]["low"] > 0, gains[preset]  # the whole interval above zero
         assert gains[preset]["significant"]  # after Holm over the table's 6 comparisons
