@@ -132,7 +132,7 @@ def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.
     shape = tuple(dataset.element_spec[0].shape[1:])
     if len(shape) not in (2, 3):
         raise ValueError(
-            f"translate, rotate, zoom, flip and elastic augment images "
+            f"translate, rotate, zoom, flip, elastic and random_erasing augment images "
             f"(height, width[, channels]); the data has shape {shape}"
         )
 
@@ -140,6 +140,30 @@ def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.
         if len(shape) == 2:
             return augmentation(x[..., None], training=True)[..., 0], y
         return augmentation(x, training=True), y
+
+    return dataset.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def one_hot(dataset: tf.data.Dataset | None, num_classes: int) -> tf.data.Dataset | None:
+    """Batches with one-hot float labels, as a loss with soft targets takes them."""
+    if dataset is None:
+        return None
+    return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
+
+
+def mixed(dataset: tf.data.Dataset, layers: Sequence[Callable[..., Any]]) -> tf.data.Dataset:
+    """One-hot training batches through Keras' MixUp / CutMix `layers`, which mix images and
+    labels together (images get a channel axis for them if they have none)."""
+    shape = tuple(dataset.element_spec[0].shape[1:])
+    if len(shape) not in (2, 3):
+        raise ValueError(f"mixup and cutmix mix images (height, width[, channels]); got {shape}")
+
+    def apply(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch = {"images": x[..., None] if len(shape) == 2 else x, "labels": y}
+        for layer in layers:
+            batch = layer(batch, training=True)
+        images = batch["images"][..., 0] if len(shape) == 2 else batch["images"]
+        return images, batch["labels"]
 
     return dataset.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

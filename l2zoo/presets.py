@@ -33,6 +33,11 @@ NUMERIC_FIELDS = (
     "learning_rate",
     "momentum",
     "ema_momentum",
+    "label_smoothing",
+    "mixup",
+    "cutmix",
+    "random_erasing",
+    "stochastic_depth",
 )
 PARAMETER_GROUPS = ("kernel", "bias", "norm", "embedding")
 # A numeric field set to AUTO is chosen by `l2zoo.train` among these values (`l2zoo.auto`):
@@ -51,6 +56,11 @@ AUTO_GRIDS = {
     "learning_rate": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
     "momentum": (0.0, 0.5, 0.9, 0.95, 0.99),
     "ema_momentum": (0.0, 0.9, 0.99, 0.999),
+    "label_smoothing": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "mixup": (0.0, 0.1, 0.2, 0.4, 0.8),
+    "cutmix": (0.0, 0.25, 0.5, 1.0),
+    "random_erasing": (0.0, 0.1, 0.25, 0.5),
+    "stochastic_depth": (0.0, 0.05, 0.1, 0.2, 0.3),
 }
 # Preset name -> the class in `keras.optimizers`.
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
@@ -84,6 +94,13 @@ FIELD_HELP = {
     "nesterov": "Nesterov momentum (SGD)",
     "weight_decay": "decoupled weight decay, applied by the optimizer",
     "ema_momentum": "keep a moving average of the weights (0: off)",
+    "label_smoothing": "the loss's targets: (1 - s) * one_hot + s / classes",
+    "mixup": "MixUp's alpha: training batches mixed pairwise, images and labels (0: off)",
+    "cutmix": "CutMix's factor: a box of one training image pasted into another, labels by area "
+    "(0: off)",
+    "random_erasing": "the chance that RandomErasing blanks a box of a training image",
+    "stochastic_depth": "drop-path rate of the transformer's last block (0 at the first, linear "
+    "in between, as DeiT)",
     "early_stopping": "stop after this many epochs without a lower validation loss and keep "
     "the best epoch's weights, validated on a part of the training data (0: off)",
 }
@@ -133,6 +150,11 @@ class Preset:
     nesterov: bool = False
     weight_decay: float = 0.0
     ema_momentum: float = 0.0
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    random_erasing: float = 0.0
+    stochastic_depth: float = 0.0
     early_stopping: int = 0
 
     def __post_init__(self) -> None:
@@ -183,6 +205,12 @@ class Preset:
             fail("early_stopping", "a patience in whole epochs >= 0 (0: off)")
         if not self.ema_momentum < 1:
             fail("ema_momentum", "in [0, 1) (0: no moving average)")
+        if not self.label_smoothing < 1:
+            fail("label_smoothing", "in [0, 1)")
+        if not self.random_erasing <= 1:
+            fail("random_erasing", "a probability in [0, 1]")
+        if not self.stochastic_depth < 1:
+            fail("stochastic_depth", "a drop rate in [0, 1)")
         if not self.translate < 1:
             fail("translate", "a fraction of the image side in [0, 1)")
         if not self.rotate <= 0.5:
@@ -231,8 +259,29 @@ class Preset:
 
     @property
     def augments(self) -> bool:
-        """Whether training images are transformed (see `augmentation`)."""
-        return bool(self.translate or self.rotate or self.zoom or self.flip or self.elastic)
+        """Whether training batches are transformed (see `augmentation` and `mixing`)."""
+        images = self.translate or self.rotate or self.zoom or self.flip or self.elastic
+        return bool(images or self.random_erasing or self.mixup or self.cutmix)
+
+    @property
+    def soft_targets(self) -> bool:
+        """Whether the loss takes one-hot targets (label smoothing, MixUp, CutMix)."""
+        return bool(self.label_smoothing or self.mixup or self.cutmix)
+
+    def mixing(self) -> list[keras.layers.Layer]:
+        """Keras' MixUp and CutMix, as the preset asks: layers that mix a batch's images and
+        its one-hot labels alike ({'images': ..., 'labels': ...}); training batches only."""
+        import keras
+
+        from l2zoo.seeds import layer_seed
+
+        self.check_chosen()
+        layers = []
+        if self.mixup:
+            layers.append(keras.layers.MixUp(alpha=self.mixup, seed=layer_seed()))
+        if self.cutmix:
+            layers.append(keras.layers.CutMix(factor=self.cutmix, seed=layer_seed()))
+        return layers
 
     @property
     def regularizer_kind(self) -> str:
@@ -280,8 +329,8 @@ class Preset:
         return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
     def augmentation(self) -> keras.Sequential | None:
-        """Random shifts, rotations, zooms, mirror images and elastic distortions of training
-        images, or None.
+        """Random shifts, rotations, zooms, mirror images, elastic distortions and erased boxes
+        of training images, or None.
 
         Borders fill with 0 (MNIST's background). `l2zoo.train` applies it in the input
         pipeline, where Keras advises augmenting when training on a CPU, so the model stays
@@ -312,6 +361,15 @@ class Preset:
             layers.append(keras.layers.RandomFlip("horizontal", seed=layer_seed()))
         if self.elastic:
             layers.append(RandomElasticDistortion(self.elastic, seed=layer_seed()))
+        if self.random_erasing:
+            layers.append(
+                # A pair: this probability (one number would be the top of a random one).
+                keras.layers.RandomErasing(
+                    (self.random_erasing, self.random_erasing),
+                    value_range=(0, 1),
+                    seed=layer_seed(),
+                )
+            )
         return keras.Sequential(layers, name="augmentation") if layers else None
 
     def make_optimizer(self, decay_steps: int | None = None) -> keras.optimizers.Optimizer:

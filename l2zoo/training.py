@@ -18,7 +18,7 @@ import numpy as np
 from l2zoo import auto, backends
 from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
-from l2zoo.data import Data, as_data, augmented, from_arrays
+from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
 from l2zoo.presets import Preset, load_preset
@@ -68,15 +68,32 @@ def compile_model(
             one_device, STEPS_PER_EXECUTION
         )
     jit_compile = resolve_jit_compile(jit_compile, 1, model)
+    preset = load_preset(preset)
     model.compile(
-        optimizer=load_preset(preset).make_optimizer(decay_steps),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name=DATA_LOSS)],
+        optimizer=preset.make_optimizer(decay_steps),
+        **_loss_and_metrics(preset),
         steps_per_execution=steps_per_execution,
         jit_compile=jit_compile,
     )
     model.unrolled_steps_per_execution = unrolled_steps
     return model
+
+
+def _loss_and_metrics(preset: Preset) -> dict[str, Any]:
+    """`compile`'s loss and metrics: on integer labels, or on one-hot ones where the preset
+    smooths or mixes them (the `nll` metric stays the cross-entropy to the given targets)."""
+    if not preset.soft_targets:
+        return {
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy", keras.metrics.SparseCategoricalCrossentropy(name=DATA_LOSS)],
+        }
+    return {
+        "loss": keras.losses.CategoricalCrossentropy(label_smoothing=preset.label_smoothing),
+        "metrics": [
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.CategoricalCrossentropy(name=DATA_LOSS),
+        ],
+    }
 
 
 def build_for_run(
@@ -107,9 +124,21 @@ def build_for_run(
 
 
 def training_batches(data: Data, preset: Preset) -> Any:
-    """The training set as `fit` takes it: through the preset's augmentation, if it has one."""
+    """The training set as `fit` takes it: through the preset's augmentation, if it has one,
+    with one-hot labels where the loss takes soft targets, then mixed (MixUp, CutMix)."""
     augmentation = preset.augmentation()
-    return augmented(data.train, augmentation) if augmentation else data.train
+    batches = augmented(data.train, augmentation) if augmentation else data.train
+    if not preset.soft_targets:
+        return batches
+    mixing = preset.mixing()
+    batches = one_hot(batches, data.num_classes)
+    return mixed(batches, mixing) if mixing else batches
+
+
+def scored_batches(dataset: Any, data: Data, preset: Preset) -> Any:
+    """A validation or test split as the compiled loss takes it: one-hot labels where the
+    preset's loss takes soft targets; never mixed or augmented."""
+    return one_hot(dataset, data.num_classes) if preset.soft_targets else dataset
 
 
 def epoch_line(validation: str = "Test") -> keras.callbacks.Callback:
@@ -231,7 +260,7 @@ def fit_inputs(
 ) -> dict[str, Any]:
     """`fit`'s data arguments: `arrays` (see `fit_arrays`) when given and the preset does not
     augment (Keras slices and shuffles them itself), else the tf.data pipeline."""
-    if arrays is not None and not preset.augments:
+    if arrays is not None and not preset.augments and not preset.soft_targets:
         x, y = arrays["train"]
         inputs = {"x": x, "y": y, "batch_size": global_batch, "shuffle": True}
         if validation is not None:
@@ -240,12 +269,17 @@ def fit_inputs(
             ]
         return inputs
     # The pipeline reshuffles every epoch itself.
-    return {"x": training_batches(data, preset), "validation_data": validation, "shuffle": False}
+    return {
+        "x": training_batches(data, preset),
+        "validation_data": scored_batches(validation, data, preset),
+        "shuffle": False,
+    }
 
 
 def _evaluate(
     net: keras.Model,
     data: Data,
+    preset: Preset,
     split: str,
     global_batch: int,
     arrays: dict | None,
@@ -259,7 +293,8 @@ def _evaluate(
     if in_memory is not None and not placement.multi_worker:
         x, y = in_memory if arrays is not None else _scaled(*in_memory)
         return classification_scores(net.predict(x, batch_size=global_batch, verbose=0), y)
-    scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
+    batches = scored_batches(getattr(data, split), data, preset)
+    scores = net.evaluate(batches, verbose=0, return_dict=True)
     return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": None}
 
 
@@ -668,7 +703,7 @@ def _fit(
         history = net.fit(**inputs, epochs=epochs, callbacks=[timer, *callbacks], verbose=verbose)
         _check_finite(history.history.get("loss", []), done)
         scores = {
-            split: _evaluate(net, data, split, global_batch, arrays, placement)
+            split: _evaluate(net, data, preset, split, global_batch, arrays, placement)
             for split, wanted in (
                 ("validation", data.validation is not None),
                 ("test", data.test is not None),

@@ -170,6 +170,7 @@ def test_a_local_workers_call_carries_every_argument_but_the_chiefs_own(monkeypa
         "seeds": (0,),
         "out_dir": None,
         "baseline": None,
+        "auto": False,
         "batch_size": 16,  # an option of `train`, through **overrides
     }
     calls = []

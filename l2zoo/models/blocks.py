@@ -43,6 +43,15 @@ def check_sizes(family: str, name: str, value: Any, allow_empty: bool = False) -
     return sizes
 
 
+def check_no_stochastic_depth(family: str, preset: Preset) -> None:
+    """Stochastic depth drops residual blocks, which only the transformer has."""
+    if preset.stochastic_depth:
+        raise ValueError(
+            f"build_{family}: stochastic_depth drops the transformer's residual blocks, and the "
+            f"{family} has none; got stochastic_depth={preset.stochastic_depth}"
+        )
+
+
 def kernel_options(preset: Preset, kernel_axis: int | list[int] = 0) -> dict[str, Any]:
     """Keyword arguments that regularize (and max-norm constrain) a Dense, Conv or attention
     layer as the preset says; `kernel_axis` spans each output unit's incoming weights."""

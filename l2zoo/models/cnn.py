@@ -9,6 +9,7 @@ import keras
 
 from l2zoo.models.blocks import (
     check_input,
+    check_no_stochastic_depth,
     check_sizes,
     classifier,
     dropout,
@@ -61,6 +62,7 @@ def build_cnn(
             f"{side} (input shape {shape})"
         )
     preset = load_preset(preset, **overrides)
+    check_no_stochastic_depth("cnn", preset)
     conv, pool = (
         (keras.layers.Conv1D, keras.layers.MaxPooling1D)
         if len(shape) == 1

@@ -9,6 +9,7 @@ import keras
 
 from l2zoo.models.blocks import (
     check_input,
+    check_no_stochastic_depth,
     check_sizes,
     classifier,
     hidden_dense,
@@ -33,6 +34,7 @@ def build_mlp(
     shape = check_input("build_mlp", input_shape, num_classes)
     units = check_sizes("build_mlp", "units", units)
     preset = load_preset(preset, **overrides)
+    check_no_stochastic_depth("mlp", preset)
     inputs = keras.Input(shape)
     x = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
     for width in units:

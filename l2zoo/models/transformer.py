@@ -59,16 +59,26 @@ def build_transformer(
     x = normalized(x, patches, preset)
     x = keras.layers.Reshape(((shape[0] // patch_size) * (shape[1] // patch_size), dim))(x)
     x = PositionEmbedding(preset.regularizer("embedding"))(x)
-    for _ in range(depth):
+    for block in range(depth):
+        # Stochastic depth as DeiT: the drop-path rate grows linearly to the last block's.
+        rate = preset.stochastic_depth * block / max(depth - 1, 1)
         h = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
         h = keras.layers.MultiHeadAttention(
             num_heads, dim // num_heads, dropout=preset.dropout, seed=layer_seed(), **regularized
         )(h, h)
-        x = keras.layers.Add()([x, dropout(h, preset)])
+        x = keras.layers.Add()([x, drop_path(dropout(h, preset), rate)])
         h = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
         h = keras.layers.Dense(mlp_dim, activation="gelu", **regularized)(h)
         h = keras.layers.Dense(dim, **regularized)(dropout(h, preset))
-        x = keras.layers.Add()([x, dropout(h, preset)])
+        x = keras.layers.Add()([x, drop_path(dropout(h, preset), rate)])
     x = keras.layers.LayerNormalization(epsilon=1e-6, **norm_regularizers(preset))(x)
     x = dropout(keras.layers.GlobalAveragePooling1D()(x), preset)
     return keras.Model(inputs, classifier(x, num_classes, preset), name="transformer")
+
+
+def drop_path(x: Any, rate: float) -> Any:
+    """A residual branch dropped for whole examples at `rate` in training (kept ones scaled by
+    1 / (1 - rate)), the identity at inference: Keras' Dropout with one draw per example."""
+    if not rate:
+        return x
+    return keras.layers.Dropout(rate, noise_shape=(None, 1, 1), seed=layer_seed())(x)
