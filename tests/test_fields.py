@@ -43,14 +43,14 @@ def test_mixup_and_cutmix_mix_training_batches_only(field, value, tolerance):
     x, y = two_classes(side=28)
     preset = load_preset("none", **{field: value})
     data = from_arrays(x, y, x_test=x, y_test=y, validation_split=0.25, batch_size=16)
-    images, labels = map(np.concatenate, zip(*training_batches(data, preset).as_numpy_iterator()))
+    images, labels = map(np.concatenate, zip(*training_batches(data, preset), strict=True))
     means = images.mean(axis=(1, 2))
     error = np.abs(means - labels[:, 1])
     assert error.max() < tolerance[0] and error.mean() < tolerance[1]  # pixels as the labels
     assert labels.sum(axis=1) == pytest.approx(np.ones(len(labels)))
     assert ((means > 0.05) & (means < 0.95)).mean() > 0.2  # pairs of two classes mixed
     for split in (data.validation, data.test):
-        images, labels = map(np.concatenate, zip(*scored_batches(split, data, preset)))
+        images, labels = map(np.concatenate, zip(*scored_batches(split, data, preset), strict=True))
         assert set(np.unique(images)) <= {0.0, 1.0}  # untouched
         assert (labels == np.eye(2)[images[:, 0, 0].astype(int)]).all()  # one-hot, unmixed
 

@@ -85,7 +85,10 @@ def test_regularizer_objects_carry_the_preset_strengths():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: load_preset("l3"), r"unknown preset 'l3'; valid presets: adamw, adamw_noisy, batchnorm, .*l2"),
+        (
+            lambda: load_preset("l3"),
+            r"unknown preset 'l3'; valid presets: adamw, adamw_noisy, .*l2",
+        ),
         (lambda: load_preset("l2", l2=-1e-4), r"l2 must be a finite number >= 0; got -0.0001"),
         (lambda: load_preset("l2", dropout=1.0), r"dropout must be in \[0, 1\); got 1.0"),
         (
