@@ -1,5 +1,6 @@
 """Where regularization matters, it shows: on noisy MNIST the shipped `l2_noisy` and
-`dropout_noisy` each beat `none` with a paired 95% interval above zero, significant after Holm's correction."""
+`dropout_noisy` each beat `none` with a paired 95% interval above zero, significant after
+Holm's correction."""
 
 import pytest
 
