@@ -94,10 +94,15 @@ def choose(
     folder: Path,
     describe: dict[str, Any],
     progress: Callable[[str], None] = print,
-) -> tuple[Preset, dict[str, Any]]:
+    workers: int = 0,
+    relaunch: Callable[[], Any] | None = None,
+    nested: bool = True,
+) -> tuple[Preset | None, dict[str, Any]]:
     """(the preset with its 'auto' fields chosen, the search's record). `fit` trains one
     trial and scores it on validation data; `folder` keeps the search (a search started
-    again with the same `describe` resumes there) and its trials.csv."""
+    again with the same `describe` resumes there) and its trials.csv. `workers`, `relaunch`
+    as `search.run_trials` takes them (a worker gets (None, {})); `nested`: inside another
+    search's trial, this search runs here whatever keras-tuner's environment says."""
     from l2zoo import search  # keras-tuner: only once a search runs
 
     budget = epochs_budget(budget, epochs)
@@ -124,8 +129,17 @@ def choose(
         "rounds": plan,
     }
     finished = search.run_trials(
-        folder, oracle, run, description=description, progress=progress, nested=True
+        folder,
+        oracle,
+        run,
+        description=description,
+        progress=progress,
+        workers=workers,
+        relaunch=relaunch,
+        nested=nested and not workers,
     )
+    if finished is None:  # a worker: the chief chooses
+        return None, {}
     best = grid[finished.ranked(len(plan) - 1)[0]]
     trials = [
         {

@@ -434,15 +434,15 @@ def parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--out", required=True, help="folder for results and the tuner's state")
     tune.set_defaults(handler=handlers.tune_command)
-    for command in (compare, sweep, tune):
+    for command in (compare, sweep, tune, train):
         command.add_argument(
             "--workers",
             type=_count,
             default=0,
             metavar="N",
-            help="run the trials on N worker processes on this machine, each with its share "
-            "of the CPU threads (0: in this process; for several machines set keras-tuner's "
-            "KERASTUNER_* variables instead, docs/distributed.md)",
+            help="run the trials (train: those of 'auto') on N worker processes on this "
+            "machine, each with its share of the CPU threads (0: in this process; for several "
+            "machines set keras-tuner's KERASTUNER_* variables instead, docs/distributed.md)",
         )
     bench = commands.add_parser(
         "bench",

@@ -169,6 +169,7 @@ def train_command(args: argparse.Namespace) -> None:
         verbose=args.verbose,
         callbacks=[epoch_line("Validation" if split else "Test")],
         auto_budget=args.auto_budget,
+        workers=args.workers,
     )
     if "auto" in result:
         print(auto.describe(result["auto"]))

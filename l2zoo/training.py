@@ -6,16 +6,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from l2zoo import auto, backends
+from l2zoo import auto, backends, search
 from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
@@ -380,6 +381,7 @@ def train(
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     auto_budget: int | None = None,
+    workers: int = 0,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train a zoo model with `model.fit` under a strategy; returns (model, result record).
 
@@ -421,6 +423,7 @@ def train(
             its last 10%) and scored there; the test set is never seen. The run then trains
             on the whole training set with the choice; the result's `auto` records the
             trials, the choice and the epochs spent (RUN/auto keeps the search).
+        workers: run those trials on this many local worker processes (`l2zoo.search`).
 
     Every loss in the result is the data loss, the cross-entropy without the penalty (which
     is `penalty`); `test`, `validation` and `train` hold loss, accuracy and ece. Under
@@ -436,6 +439,8 @@ def train(
     preset = _run_preset(model, preset)
     if preset.auto_fields:  # a budget too small fails here, before any work
         auto.candidates(preset, auto.epochs_budget(auto_budget, epochs), epochs, seed)
+    if workers:
+        search.check_workers(workers)
     given_split = data.validation_split if isinstance(data, Data) else 0.0
     validation_split = carve_split(preset, given_split, validate_every_epoch)
     placement = backends.place(strategy)
@@ -458,7 +463,7 @@ def train(
                 seed=seed,
             )
             preset, searched = _choose(
-                model, preset, data, work_dir, epochs, auto_budget, trial_options
+                model, preset, data, work_dir, epochs, auto_budget, trial_options, workers
             )
             keras.utils.set_random_seed(seed)  # the run as a preset with these values makes it
             data = as_data(data, batch_size=global_batch, seed=seed)
@@ -536,46 +541,88 @@ def _choose(
     epochs: int,
     budget: int | None,
     options: dict[str, Any],
+    workers: int,
 ) -> tuple[Preset, dict[str, Any]]:
     """The preset with its 'auto' fields chosen on validation data carved from the training
-    set (`auto.choose`), and the search's record; the search is kept in RUN/auto."""
+    set (`auto.choose`), and the search's record; the search is kept in RUN/auto. With
+    `workers`, its trials run on that many local processes, each given the arrays."""
     validating = auto_data(data)
-
-    def fit(candidate: Preset, trial_epochs: int) -> dict[str, float]:
-        keras.backend.clear_session()  # free the last trial's model and compiled steps
-        _, result = train(
-            model,
-            candidate,
-            validating,
-            epochs=trial_epochs,
-            validate_every_epoch=bool(candidate.early_stopping),
-            verbose=0,
-            **options,
-        )
-        scores = result["validation"]
-        return {"val_accuracy": scores["accuracy"], "val_nll": scores["loss"]}
-
-    describe = {
-        "model": model,
-        "epochs": epochs,
-        "examples": validating.train_examples,
-        "options": {key: repr(value) for key, value in sorted(options.items())},
-    }
+    x, y = (np.concatenate(part) for part in zip(*validating.arrays.values(), strict=True))
+    split = (x, y, validating.validation_split, validating.num_classes)
     with contextlib.ExitStack() as stack:
         folder = (
             work_dir / auto.FOLDER
             if work_dir is not None
             else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
-        return auto.choose(
-            preset,
-            fit,
-            epochs=epochs,
-            budget=budget,
-            seed=options["seed"],
-            folder=folder,
-            describe=describe,
+        search = (model, preset, split, options, epochs, budget, folder)
+        return _search(
+            *search,
+            workers=workers,
+            relaunch=functools.partial(_search, *search, workers=0, nested=False),
         )
+
+
+def _search(
+    model: str,
+    preset: Preset,
+    split: tuple[np.ndarray, np.ndarray, float, int],
+    options: dict[str, Any],
+    epochs: int,
+    budget: int | None,
+    folder: Path,
+    *,
+    workers: int,
+    relaunch: Callable[[], Any] | None = None,
+    nested: bool = True,
+) -> tuple[Preset | None, dict[str, Any]]:
+    """`auto.choose` over trials trained on (x, y) less its last `validation_split`: the
+    call of the chief, and (pickled, with `nested=False`) of each local worker."""
+    x, y, validation_split, num_classes = split
+    validating = from_arrays(
+        x,
+        y,
+        batch_size=options["batch_size"],
+        validation_split=validation_split,
+        num_classes=num_classes,
+        seed=options["seed"],
+    )
+    describe = {
+        "model": model,
+        "epochs": epochs,
+        "examples": validating.train_examples,
+        "options": {key: repr(value) for key, value in sorted(options.items())},
+    }
+    return auto.choose(
+        preset,
+        functools.partial(_trial, model, validating, options),
+        epochs=epochs,
+        budget=budget,
+        seed=options["seed"],
+        folder=folder,
+        describe=describe,
+        workers=workers,
+        relaunch=relaunch,
+        nested=nested,
+    )
+
+
+def _trial(
+    model: str, data: Data, options: dict[str, Any], preset: Preset, epochs: int
+) -> dict[str, float]:
+    """One `auto` trial: `preset` trained for `epochs` and scored on the validation split."""
+    keras.backend.clear_session()  # free the last trial's model and compiled steps
+    _, result = train(
+        model,
+        preset,
+        data,
+        epochs=epochs,
+        validate_every_epoch=bool(preset.early_stopping),
+        verbose=0,
+        **options,
+    )
+    scores = result["validation"]
+    return {"val_accuracy": scores["accuracy"], "val_nll": scores["loss"]}
 
 
 def auto_data(data: Data) -> Data:

@@ -154,3 +154,29 @@ def test_compare_auto_chooses_each_presets_strength_per_run(tmp_path):
         f"| l2_dropout | {by_preset['l2_dropout']['chosen']} |"
         in (tmp_path / "out" / "results.md").read_text()
     )
+
+
+@pytest.mark.slow
+def test_auto_trials_spread_over_local_workers_choose_as_one_process(tmp_path, capsys):
+    x, y = blobs(300, 0.2, 1.0, 6)
+    records = {}
+    for workers in (0, 2):
+        _, result = training.train(
+            "mlp",
+            {"l2": "auto"},
+            (x, y),
+            model_args={"units": (8,)},
+            epochs=4,
+            batch_size=30,
+            run_dir=tmp_path / f"workers-{workers}",
+            verbose=0,
+            workers=workers,
+        )
+        records[workers] = result["auto"]
+    lines = capsys.readouterr().out.splitlines()
+    assert {line.split()[0] for line in lines if "] auto: round" in line} == {
+        "[tuner0]",
+        "[tuner1]",
+    }
+    assert records[2]["trials"] == records[0]["trials"]  # same values, epochs, scores
+    assert records[2]["choice"] == records[0]["choice"]
