@@ -33,7 +33,11 @@ from l2zoo import (
     write_outputs,
 )
 
-PRESETS = ["none", "early_stopping", "l1", "l2", "elasticnet", "dropout", "adamw", "l2_dropout"]
+# The clean-data presets and the strengths chosen for noisy labels, side by side in each regime.
+PRESETS = [
+    *("none", "early_stopping", "l1", "l2", "dropout", "adamw"),
+    *("l1_noisy", "l2_noisy", "dropout_noisy", "adamw_noisy"),
+]
 # name -> (train_size, label_noise, epochs)
 REGIMES = {
     "full": (None, 0.0, 10),
