@@ -1,5 +1,7 @@
 """Presets: shipped files, user files, overrides, the Keras objects they make, bad input."""
 
+import tomllib
+
 import keras
 import numpy as np
 import pytest
@@ -32,6 +34,17 @@ def test_every_preset_file_ships_with_the_package_and_loads():
         assert preset.name == name and preset.description
         stated = name.split("_")[0]
         assert preset.regularizer_kind == (stated if stated in REGULARIZERS else "none")
+
+
+def test_every_preset_file_states_only_what_differs_from_the_defaults():
+    defaults = Preset().to_dict()
+    for path in sorted((REPO / "presets").glob("*.toml")):
+        stated = tomllib.loads(path.read_text())
+        assert "description" in stated
+        same = [
+            key for key, value in stated.items() if key != "description" and value == defaults[key]
+        ]
+        assert not same, f"{path.name} restates defaults: {same}"
 
 
 def test_a_users_file_loads_the_same_way_as_a_shipped_one(tmp_path):
