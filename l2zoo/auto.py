@@ -35,9 +35,10 @@ Fit = Callable[[Preset, int], dict[str, float]]
 
 def rounds(candidates: int, first_epochs: int, max_epochs: int) -> list[tuple[int, int]]:
     """(trials, epochs of each) per round: all candidates, then the best third for three
-    times the epochs (at most `max_epochs`), until at most FACTOR are left."""
+    times the epochs (at most `max_epochs`), until at most FACTOR are left or the epochs can
+    grow no more (a round at the same epochs would repeat the last one's trainings)."""
     plan = [(candidates, first_epochs)]
-    while plan[-1][0] > FACTOR:
+    while plan[-1][0] > FACTOR and plan[-1][1] < max_epochs:
         trials, epochs = plan[-1]
         plan.append((math.ceil(trials / FACTOR), min(max_epochs, epochs * FACTOR)))
     return plan
@@ -140,7 +141,11 @@ def choose(
     )
     if finished is None:  # a worker: the chief chooses
         return None, {}
-    best = grid[finished.ranked(len(plan) - 1)[0]]
+    # The best of the last round any trial completed (all of a round may have failed).
+    ranked = next((r for n in reversed(range(len(plan))) if (r := finished.ranked(n))), None)
+    if not ranked:
+        raise RuntimeError(f"every 'auto' trial failed; see {folder}")
+    best = grid[ranked[0]]
     trials = [
         {
             "round": t.hyperparameters.get("round") + 1,

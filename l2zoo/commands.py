@@ -133,6 +133,9 @@ def train_command(args: argparse.Namespace) -> None:
     preset = load_preset(given_preset(args), **fields)
     if preset.auto_fields:  # a budget too small for the search fails here
         auto.candidates(preset, auto.epochs_budget(args.auto_budget, args.epochs), args.epochs, 0)
+    elif args.auto_budget is not None or args.workers:
+        option = "--workers" if args.workers else "--auto-budget"
+        raise ValueError(f"{option} applies to 'auto' fields (such as --l2 auto); none is given")
     run_dir = check_output_dir(args.run_dir or default_run_dir(args.model, preset.name))
     if not os.environ.get("TF_CONFIG"):  # a multi-worker worker trains in RUN/worker-N
         check_unlocked(run_dir)
@@ -294,6 +297,8 @@ def compare_command(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "output folder")  # before TensorFlow loads: fail in a blink
     from l2zoo.comparison import compare
 
+    if args.auto_budget is not None and not args.auto:
+        raise ValueError("--auto-budget applies with --auto")
     budget = {} if args.auto_budget is None else {"auto_budget": args.auto_budget}
     _comparison(args, functools.partial(compare, auto=args.auto, **budget), args.presets)
 

@@ -144,10 +144,8 @@ def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.
     return dataset.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def one_hot(dataset: tf.data.Dataset | None, num_classes: int) -> tf.data.Dataset | None:
-    """Batches with one-hot float labels, as a loss with soft targets takes them."""
-    if dataset is None:
-        return None
+def one_hot(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
+    """Batches with one-hot float labels, as MixUp and CutMix mix them."""
     return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
 
 

@@ -265,7 +265,7 @@ class Preset:
 
     @property
     def soft_targets(self) -> bool:
-        """Whether the loss takes one-hot targets (label smoothing, MixUp, CutMix)."""
+        """Whether the loss smooths or mixes its targets (label smoothing, MixUp, CutMix)."""
         return bool(self.label_smoothing or self.mixup or self.cutmix)
 
     def mixing(self) -> list[keras.layers.Layer]:

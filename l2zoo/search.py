@@ -16,7 +16,6 @@ import contextlib
 import functools
 import inspect
 import json
-import math
 import os
 import pickle
 import subprocess
@@ -120,39 +119,33 @@ class SuccessiveHalving(keras_tuner.Oracle):
         return [t for t in self.trials.values() if t.hyperparameters.values["round"] == number]
 
     def ranked(self, number: int) -> list[int]:
-        """The candidates of a round, best first."""
+        """The candidates that completed a round, best first."""
 
         def key(trial: Any) -> tuple[float, float, int]:
-            if trial.status != TrialStatus.COMPLETED:
-                return (math.inf, math.inf, 0)
             metric = trial.metrics.get_last_value
             return (-metric(OBJECTIVE), metric("val_nll"), trial.hyperparameters.get("candidate"))
 
-        return [t.hyperparameters.get("candidate") for t in sorted(self._round(number), key=key)]
+        done = [t for t in self._round(number) if t.status == TrialStatus.COMPLETED]
+        return [t.hyperparameters.get("candidate") for t in sorted(done, key=key)]
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         for number, (trials, _) in enumerate(self.plan):
-            given = {t.hyperparameters.get("candidate") for t in self._round(number)}
             if number == 0:
                 wanted = list(range(trials))
             elif any(
                 t.status in (TrialStatus.RUNNING, TrialStatus.IDLE) for t in self._round(number - 1)
             ):
-                break  # the round before is still running
+                return {"status": TrialStatus.IDLE, "values": None}  # wait for that round
             else:
                 wanted = self.ranked(number - 1)[:trials]
+            given = {t.hyperparameters.get("candidate") for t in self._round(number)}
             left = [candidate for candidate in wanted if candidate not in given]
             if left:
-                return {
-                    "status": TrialStatus.RUNNING,
-                    "values": {"candidate": left[0], "round": number},
-                }
-            if len(given) < trials:
-                break
-        else:
-            if not self.ongoing_trials:
-                return {"status": TrialStatus.STOPPED, "values": None}
-        return {"status": TrialStatus.IDLE, "values": None}
+                values = {"candidate": left[0], "round": number}
+                return {"status": TrialStatus.RUNNING, "values": values}
+        if self.ongoing_trials:
+            return {"status": TrialStatus.IDLE, "values": None}
+        return {"status": TrialStatus.STOPPED, "values": None}
 
 
 class _Tuner(BaseTuner):
@@ -320,6 +313,8 @@ class _Servicer(OracleServicer):
     def CreateTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC's name)
         self._hear(request.tuner_id)
         trial = self.oracle.create_trial(request.tuner_id)
+        if trial.status == TrialStatus.IDLE:
+            time.sleep(0.5)  # waiting for other trials: the worker asks again at once
         if trial.status == TrialStatus.STOPPED and self.oracle.ongoing_trials:
             self.oracle.tuner_ids.add(request.tuner_id)
             time.sleep(1.0)  # the worker asks again at once

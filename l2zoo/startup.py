@@ -26,6 +26,7 @@ def register_layers() -> None:
     import Keras alone). A failure here warns rather than break Keras' own import."""
     try:
         import l2zoo.elastic  # noqa: F401
+        import l2zoo.losses  # noqa: F401
         import l2zoo.models.layers  # noqa: F401
     except Exception as error:
         warnings.warn(f"l2zoo could not register its layers with Keras: {error}", stacklevel=2)

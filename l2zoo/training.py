@@ -7,6 +7,7 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import hashlib
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,13 +17,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from l2zoo import auto, backends, search
+from l2zoo import auto, backends, losses
 from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
-from l2zoo.presets import Preset, load_preset
+from l2zoo.presets import AUTO_GRIDS, Preset, load_preset
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
     BACKUP_FOLDER,
@@ -36,6 +37,8 @@ from l2zoo.scores import classification_scores, memorization
 
 # The metric that logs the data loss (cross-entropy without the penalty), per epoch and split.
 DATA_LOSS = "nll"
+# The validation loss an `auto` trial that diverged reports (its accuracy is 0).
+DIVERGED_LOSS = 1e9
 
 
 def resolve_jit_compile(jit_compile: bool | str, replicas: int, model: keras.Model) -> bool:
@@ -81,18 +84,19 @@ def compile_model(
 
 
 def _loss_and_metrics(preset: Preset) -> dict[str, Any]:
-    """`compile`'s loss and metrics: on integer labels, or on one-hot ones where the preset
-    smooths or mixes them (the `nll` metric stays the cross-entropy to the given targets)."""
+    """`compile`'s loss and metrics: on integer labels, or where the preset smooths or mixes
+    the targets on integer labels and class probabilities alike (`l2zoo.losses`); the `nll`
+    metric is the cross-entropy to the targets as given, unsmoothed."""
     if not preset.soft_targets:
         return {
             "loss": "sparse_categorical_crossentropy",
             "metrics": ["accuracy", keras.metrics.SparseCategoricalCrossentropy(name=DATA_LOSS)],
         }
     return {
-        "loss": keras.losses.CategoricalCrossentropy(label_smoothing=preset.label_smoothing),
+        "loss": losses.SoftTargetCrossentropy(label_smoothing=preset.label_smoothing),
         "metrics": [
-            keras.metrics.CategoricalAccuracy(name="accuracy"),
-            keras.metrics.CategoricalCrossentropy(name=DATA_LOSS),
+            keras.metrics.MeanMetricWrapper(losses.soft_target_accuracy, name="accuracy"),
+            keras.metrics.MeanMetricWrapper(losses.soft_target_nll, name=DATA_LOSS),
         ],
     }
 
@@ -126,20 +130,11 @@ def build_for_run(
 
 def training_batches(data: Data, preset: Preset) -> Any:
     """The training set as `fit` takes it: through the preset's augmentation, if it has one,
-    with one-hot labels where the loss takes soft targets, then mixed (MixUp, CutMix)."""
+    then mixed by MixUp / CutMix (with one-hot labels) if it asks."""
     augmentation = preset.augmentation()
     batches = augmented(data.train, augmentation) if augmentation else data.train
-    if not preset.soft_targets:
-        return batches
     mixing = preset.mixing()
-    batches = one_hot(batches, data.num_classes)
-    return mixed(batches, mixing) if mixing else batches
-
-
-def scored_batches(dataset: Any, data: Data, preset: Preset) -> Any:
-    """A validation or test split as the compiled loss takes it: one-hot labels where the
-    preset's loss takes soft targets; never mixed or augmented."""
-    return one_hot(dataset, data.num_classes) if preset.soft_targets else dataset
+    return mixed(one_hot(batches, data.num_classes), mixing) if mixing else batches
 
 
 def epoch_line(validation: str = "Test") -> keras.callbacks.Callback:
@@ -261,7 +256,7 @@ def fit_inputs(
 ) -> dict[str, Any]:
     """`fit`'s data arguments: `arrays` (see `fit_arrays`) when given and the preset does not
     augment (Keras slices and shuffles them itself), else the tf.data pipeline."""
-    if arrays is not None and not preset.augments and not preset.soft_targets:
+    if arrays is not None and not preset.augments:
         x, y = arrays["train"]
         inputs = {"x": x, "y": y, "batch_size": global_batch, "shuffle": True}
         if validation is not None:
@@ -270,17 +265,12 @@ def fit_inputs(
             ]
         return inputs
     # The pipeline reshuffles every epoch itself.
-    return {
-        "x": training_batches(data, preset),
-        "validation_data": scored_batches(validation, data, preset),
-        "shuffle": False,
-    }
+    return {"x": training_batches(data, preset), "validation_data": validation, "shuffle": False}
 
 
 def _evaluate(
     net: keras.Model,
     data: Data,
-    preset: Preset,
     split: str,
     global_batch: int,
     arrays: dict | None,
@@ -294,8 +284,7 @@ def _evaluate(
     if in_memory is not None and not placement.multi_worker:
         x, y = in_memory if arrays is not None else _scaled(*in_memory)
         return classification_scores(net.predict(x, batch_size=global_batch, verbose=0), y)
-    batches = scored_batches(getattr(data, split), data, preset)
-    scores = net.evaluate(batches, verbose=0, return_dict=True)
+    scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
     return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": None}
 
 
@@ -421,7 +410,7 @@ def train(
             3x `epochs`): successive halving over each field's grid (`l2zoo.auto`), every
             trial trained on the training set less a validation split (the data's own, else
             its last 10%) and scored there; the test set is never seen. The run then trains
-            on the whole training set with the choice; the result's `auto` records the
+            on the training set as given with the choice; the result's `auto` records the
             trials, the choice and the epochs spent (RUN/auto keeps the search).
         workers: run those trials on this many local worker processes (`l2zoo.search`).
 
@@ -440,7 +429,13 @@ def train(
     if preset.auto_fields:  # a budget too small fails here, before any work
         auto.candidates(preset, auto.epochs_budget(auto_budget, epochs), epochs, seed)
     if workers:
-        search.check_workers(workers)
+        if not preset.auto_fields:
+            raise ValueError(
+                f"workers={workers} runs the trials of 'auto' fields; the preset has none"
+            )
+        from l2zoo.search import check_workers  # keras-tuner: only where a search runs
+
+        check_workers(workers)
     given_split = data.validation_split if isinstance(data, Data) else 0.0
     validation_split = carve_split(preset, given_split, validate_every_epoch)
     placement = backends.place(strategy)
@@ -546,16 +541,15 @@ def _choose(
     """The preset with its 'auto' fields chosen on validation data carved from the training
     set (`auto.choose`), and the search's record; the search is kept in RUN/auto. With
     `workers`, its trials run on that many local processes, each given the arrays."""
-    validating = auto_data(data)
-    x, y = (np.concatenate(part) for part in zip(*validating.arrays.values(), strict=True))
-    split = (x, y, validating.validation_split, validating.num_classes)
+    arrays = (*auto_data(data), data.num_classes)
+    _check_auto(model, preset, data, options["model_args"])
     with contextlib.ExitStack() as stack:
         folder = (
             work_dir / auto.FOLDER
             if work_dir is not None
             else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
-        search = (model, preset, split, options, epochs, budget, folder)
+        search = (model, preset, arrays, options, epochs, budget, folder)
         return _search(
             *search,
             workers=workers,
@@ -563,10 +557,19 @@ def _choose(
         )
 
 
+def _check_auto(model: str, preset: Preset, data: Data, model_args: dict[str, Any]) -> None:
+    """A ValueError before the search if the grid's strongest values do not fit the model or
+    the data (stochastic depth on the MLP, MixUp on feature vectors)."""
+    strongest = preset.chosen(**{field: max(AUTO_GRIDS[field]) for field in preset.auto_fields})
+    build_model(model, data.input_shape, data.num_classes, strongest, **model_args)
+    training_batches(data, strongest)
+    keras.backend.clear_session()
+
+
 def _search(
     model: str,
     preset: Preset,
-    split: tuple[np.ndarray, np.ndarray, float, int],
+    arrays: tuple[np.ndarray, np.ndarray, float, int],
     options: dict[str, Any],
     epochs: int,
     budget: int | None,
@@ -578,7 +581,7 @@ def _search(
 ) -> tuple[Preset | None, dict[str, Any]]:
     """`auto.choose` over trials trained on (x, y) less its last `validation_split`: the
     call of the chief, and (pickled, with `nested=False`) of each local worker."""
-    x, y, validation_split, num_classes = split
+    x, y, validation_split, num_classes = arrays
     validating = from_arrays(
         x,
         y,
@@ -587,10 +590,14 @@ def _search(
         num_classes=num_classes,
         seed=options["seed"],
     )
-    describe = {
+    digest = hashlib.sha256(x.tobytes())
+    digest.update(y.tobytes())
+    describe = {  # a folder holding a search of anything else starts afresh
         "model": model,
+        "preset": preset.to_dict(),
         "epochs": epochs,
-        "examples": validating.train_examples,
+        "data": digest.hexdigest(),
+        "validation_split": validation_split,
         "options": {key: repr(value) for key, value in sorted(options.items())},
     }
     return auto.choose(
@@ -610,24 +617,29 @@ def _search(
 def _trial(
     model: str, data: Data, options: dict[str, Any], preset: Preset, epochs: int
 ) -> dict[str, float]:
-    """One `auto` trial: `preset` trained for `epochs` and scored on the validation split."""
+    """One `auto` trial: `preset` trained for `epochs` and scored on the validation split; a
+    run that diverges scores 0 (a strength too high is a result, not a failure to retry)."""
     keras.backend.clear_session()  # free the last trial's model and compiled steps
-    _, result = train(
-        model,
-        preset,
-        data,
-        epochs=epochs,
-        validate_every_epoch=bool(preset.early_stopping),
-        verbose=0,
-        **options,
-    )
+    try:
+        _, result = train(
+            model,
+            preset,
+            data,
+            epochs=epochs,
+            validate_every_epoch=bool(preset.early_stopping),
+            verbose=0,
+            **options,
+        )
+    except TrainingDiverged:
+        return {"val_accuracy": 0.0, "val_nll": DIVERGED_LOSS}
     scores = result["validation"]
     return {"val_accuracy": scores["accuracy"], "val_nll": scores["loss"]}
 
 
-def auto_data(data: Data) -> Data:
-    """What `auto` trials see: the training set (with its own validation split, else the
-    last 10% held out), no test set; a ValueError if nothing would be left to validate on."""
+def auto_data(data: Data) -> tuple[np.ndarray, np.ndarray, float]:
+    """What `auto` trials see, as (x, y, validation_split): the training set with its own
+    validation split (else its last 10% held out), and no test set; a ValueError if nothing
+    would be left to validate on, or if the data streams."""
     if not data.arrays:
         raise ValueError(
             f"'auto' strengths need the training set in memory; {data.name} streams from its "
@@ -642,15 +654,7 @@ def auto_data(data: Data) -> Data:
             f"'auto' needs validation data carved from the training set, but "
             f"{len(x)} training examples leave none at validation_split={split}"
         )
-    return from_arrays(
-        x,
-        y,
-        batch_size=data.batch_size,
-        validation_split=split,
-        num_classes=data.num_classes,
-        seed=data.seed,
-        source=data.source,
-    )
+    return x, y, split
 
 
 def _pixel_mean(data: Data) -> float | None:
@@ -750,7 +754,7 @@ def _fit(
         history = net.fit(**inputs, epochs=epochs, callbacks=[timer, *callbacks], verbose=verbose)
         _check_finite(history.history.get("loss", []), done)
         scores = {
-            split: _evaluate(net, data, preset, split, global_batch, arrays, placement)
+            split: _evaluate(net, data, split, global_batch, arrays, placement)
             for split, wanted in (
                 ("validation", data.validation is not None),
                 ("test", data.test is not None),

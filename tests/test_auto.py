@@ -31,8 +31,35 @@ def test_the_plan_halves_within_the_budget():
     grid = auto.candidates(load_preset("l2_dropout", l2="auto", dropout="auto"), 30, 10, 0)
     assert len(grid) == 9 and grid[0] == {"l2": 0.0, "dropout": 0.0}
     assert auto.cost(auto.plan_search(len(grid), 10, 30, least=9)) == 9 * 1 + 3 * 3
+    # No round repeats the last one's trainings: at 1 epoch there is nothing to halve towards.
+    assert auto.rounds(6, first_epochs=1, max_epochs=1) == [(6, 1)]
     with pytest.raises(ValueError, match="auto_budget=11 epochs leaves less than one epoch"):
         auto.plan_search(6, epochs=10, budget=11, least=6)  # 6 x 1 + 2 x 3 = 12
+
+
+def test_failing_candidates_drop_out_and_the_rest_still_choose(tmp_path):
+    calls = []
+
+    def fit(preset, epochs):  # all but random_erasing = 0.25 fail (out of memory, say)
+        calls.append((preset.random_erasing, epochs))
+        if preset.random_erasing != 0.25:
+            raise RuntimeError("out of memory")
+        return {"val_accuracy": 0.9, "val_nll": 0.3}
+
+    chosen, record = auto.choose(
+        load_preset("none", random_erasing="auto"),  # a grid of 4: 0, 0.1, 0.25, 0.5
+        fit,
+        epochs=10,
+        budget=30,  # 4 trials of 3 epochs, then the best 2 for 9
+        seed=0,
+        folder=tmp_path,
+        describe={},
+        progress=lambda line: None,
+    )
+    assert chosen.random_erasing == 0.25
+    # Only the one that completed goes on: no failed candidate is promoted and tried again.
+    assert [(t["round"], t["random_erasing"]) for t in record["trials"]] == [(1, 0.25), (2, 0.25)]
+    assert (0.25, 9) in calls and not any(epochs == 9 for value, epochs in calls if value != 0.25)
 
 
 def test_bad_auto_fails_in_one_line_before_any_work(tmp_path):
@@ -72,10 +99,10 @@ def test_auto_never_sees_the_test_set(monkeypatch):
         model_args={"units": (8,)},
         epochs=1,
         batch_size=24,
-        auto_budget=8,
+        auto_budget=6,
         verbose=0,
     )
-    assert len(seen) == len(result["auto"]["trials"]) == 8  # every trial, through the spy
+    assert len(seen) == len(result["auto"]["trials"]) == 6  # every trial, through the spy
     for data in seen:
         assert data.test is None and "test" not in data.arrays
         assert not any((part == 7.0).all(axis=1).any() for part, _ in data.arrays.values())

@@ -10,7 +10,7 @@ import pytest
 from l2zoo import build_mlp, build_transformer
 from l2zoo.data import from_arrays
 from l2zoo.presets import load_preset
-from l2zoo.training import compile_model, scored_batches, training_batches
+from l2zoo.training import compile_model, fit_inputs, training_batches
 
 
 def two_classes(examples: int = 64, side: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -27,10 +27,13 @@ def test_label_smoothing_changes_the_targets_as_the_formula_says():
     p = np.asarray(net.predict(x, verbose=0), dtype="float64")
     targets = (1 - smooth) * np.eye(2)[y] + smooth / 2
     by_hand = np.mean(-(targets * np.log(p)).sum(axis=1))
-    scores = net.evaluate(x, np.eye(2)[y], verbose=0, return_dict=True)
-    assert scores["loss"] == pytest.approx(by_hand, rel=1e-5)
-    # The data loss stays the cross-entropy to the given labels, unsmoothed.
-    assert scores["nll"] == pytest.approx(np.mean(-np.log(p[np.arange(8), y])), rel=1e-5)
+    # Integer labels, as validation, test and a user's evaluate give them, or one-hot ones.
+    for labels in (y, np.eye(2)[y]):
+        scores = net.evaluate(x, labels, verbose=0, return_dict=True)
+        assert scores["loss"] == pytest.approx(by_hand, rel=1e-5)
+        # The data loss stays the cross-entropy to the given labels, unsmoothed.
+        assert scores["nll"] == pytest.approx(np.mean(-np.log(p[np.arange(8), y])), rel=1e-5)
+        assert scores["accuracy"] == np.mean(p.argmax(axis=1) == y)
 
 
 @pytest.mark.parametrize(
@@ -49,10 +52,11 @@ def test_mixup_and_cutmix_mix_training_batches_only(field, value, tolerance):
     assert error.max() < tolerance[0] and error.mean() < tolerance[1]  # pixels as the labels
     assert labels.sum(axis=1) == pytest.approx(np.ones(len(labels)))
     assert ((means > 0.05) & (means < 0.95)).mean() > 0.2  # pairs of two classes mixed
-    for split in (data.validation, data.test):
-        images, labels = map(np.concatenate, zip(*scored_batches(split, data, preset), strict=True))
+    validation = fit_inputs(data, preset, 16, data.validation, None)["validation_data"]
+    for split in (validation, data.test):
+        images, labels = map(np.concatenate, zip(*split, strict=True))
         assert set(np.unique(images)) <= {0.0, 1.0}  # untouched
-        assert (labels == np.eye(2)[images[:, 0, 0].astype(int)]).all()  # one-hot, unmixed
+        assert (labels == images[:, 0, 0]).all()  # the integer labels, unmixed
 
 
 def test_random_erasing_blanks_part_of_some_training_images():
