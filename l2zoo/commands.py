@@ -36,6 +36,7 @@ PRESET_COLUMNS = (
     "max norm",
     "batchnorm",
     "augment",
+    "label smoothing",
     "optimizer",
     "schedule",
     "weight decay",
@@ -57,6 +58,10 @@ def preset_rows(family: str | None = None) -> list[list[str]]:
             ("zoom", p.zoom),
             ("flip", p.flip),
             ("elastic", p.elastic),
+            ("erase", p.random_erasing),
+            ("mixup", p.mixup),
+            ("cutmix", p.cutmix),
+            ("drop-path", p.stochastic_depth),
         )
         rows.append(
             [
@@ -74,6 +79,7 @@ def preset_rows(family: str | None = None) -> list[list[str]]:
                     if value
                 )
                 or "no",
+                f"{p.label_smoothing:g}",
                 p.optimizer
                 + (
                     f" (momentum {p.momentum:g}{', Nesterov' if p.nesterov else ''})"
