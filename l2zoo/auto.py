@@ -60,7 +60,7 @@ def plan_search(grid_size: int, epochs: int, budget: int, least: int) -> list[tu
         raise ValueError(
             f"auto_budget={budget} epochs leaves less than one epoch per trial: "
             f"{count} candidates need at least {cost(rounds(count, 1, epochs))} "
-            f"(with epochs={epochs})"
+            f"(with epochs={epochs}); raise the budget to that (--auto-budget)"
         )
     first = max(e for e in range(1, epochs + 1) if cost(rounds(count, e, epochs)) <= budget)
     return rounds(count, first, epochs)
@@ -118,8 +118,9 @@ def choose(
         label = ", ".join(f"{name}={value:g}" for name, value in setting.items())
         scores = fit(preset.chosen(**setting), trial_epochs)
         progress(
-            f"auto: round {number + 1} of {len(plan)}, {label}, {trial_epochs} epochs: "
-            f"validation accuracy {scores[search.OBJECTIVE]:.2%}"
+            f"auto: round {number + 1} of {len(plan)}, {label}, {trial_epochs} "
+            f"epoch{'s' if trial_epochs > 1 else ''}: validation accuracy "
+            f"{scores[search.OBJECTIVE]:.2%}, loss {scores['val_nll']:.4f}"
         )
         return scores
 
@@ -164,11 +165,14 @@ def choose(
         "choice": best,
         "candidates": len(grid),
         "grid_size": math.prod(len(AUTO_GRIDS[field]) for field in preset.auto_fields),
+        "validation_examples": describe.get("validation_examples"),
         "budget_epochs": budget,
         "used_epochs": sum(trial["epochs"] for trial in trials),
         "trials": trials,
     }
-    return preset.chosen(**best), record
+    chosen = preset.chosen(**best)
+    note = f"{choice_text(record)} chosen by auto on a validation split (successive halving)."
+    return chosen.replace(description=f"{preset.description} {note}".strip()), record
 
 
 def strengths_auto(preset: Preset) -> Preset:
@@ -185,7 +189,8 @@ def choice_text(record: dict[str, Any]) -> str:
 def describe(record: dict[str, Any]) -> str:
     """One line: what `auto` chose, how, and what it spent."""
     return (
-        f"auto chose {choice_text(record)} by successive halving on a validation split: "
+        f"auto chose {choice_text(record)} by successive halving on a validation split of "
+        f"{record['validation_examples']} examples (ties go to the lower validation loss): "
         f"{len(record['trials'])} trials of {record['candidates']} candidates, "
         f"{record['used_epochs']} of a budget of {record['budget_epochs']} epochs"
     )

@@ -342,6 +342,16 @@ def chosen_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def auto_caution(rows: Sequence[dict[str, Any]]) -> str:
+    """Under `auto`, a line saying why the validation column favours the tuned presets."""
+    if not any(row.get("chosen") for row in rows):
+        return ""
+    return (
+        "Each auto strength was chosen on its run's validation split, so validation accuracy "
+        "favours the tuned presets over the fixed ones; compare them on test.\n"
+    )
+
+
 def diverged_lines(rows: Sequence[dict[str, Any]]) -> str:
     """One line naming the runs that diverged (left out of the statistics), or ''."""
     failed = [
@@ -432,6 +442,7 @@ def report(results: dict[str, Any]) -> str:
         for part in (
             markdown_table(results["summary"]),
             chosen_table(results["runs"]),
+            auto_caution(results["runs"]),
             diverged_lines(results["runs"]),
             differences_table(results["differences"]),
             chosen,

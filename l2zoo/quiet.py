@@ -10,6 +10,7 @@ included. L2ZOO_VERBOSE=1 turns the filter off.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -65,3 +66,19 @@ def filtered_stderr() -> Iterator[None]:
         os.dup2(original, 2)  # closes the pipe's last write end: the thread reads to its end
         os.close(original)
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def without_retracing_warnings() -> Iterator[None]:
+    """TensorFlow's "triggered tf.function retracing" warnings left out for a while: a search
+    builds one model per trial on purpose, and each new model's first steps are traced anew."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "tf.function retracing" not in record.getMessage()
+
+    log = logging.getLogger("tensorflow")
+    log.addFilter(keep)
+    try:
+        yield
+    finally:
+        log.removeFilter(keep)

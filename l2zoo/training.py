@@ -24,6 +24,7 @@ from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
 from l2zoo.presets import AUTO_GRIDS, Preset, load_preset
+from l2zoo.quiet import without_retracing_warnings
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
     BACKUP_FOLDER,
@@ -549,6 +550,7 @@ def _choose(
             if work_dir is not None
             else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
+        stack.enter_context(without_retracing_warnings())
         search = (model, preset, arrays, options, epochs, budget, folder)
         return _search(
             *search,
@@ -560,9 +562,16 @@ def _choose(
 def _check_auto(model: str, preset: Preset, data: Data, model_args: dict[str, Any]) -> None:
     """A ValueError before the search if the grid's strongest values do not fit the model or
     the data (stochastic depth on the MLP, MixUp on feature vectors)."""
-    strongest = preset.chosen(**{field: max(AUTO_GRIDS[field]) for field in preset.auto_fields})
-    build_model(model, data.input_shape, data.num_classes, strongest, **model_args)
-    training_batches(data, strongest)
+    values = {field: max(AUTO_GRIDS[field]) for field in preset.auto_fields}
+    strongest = preset.chosen(**values)
+    try:
+        build_model(model, data.input_shape, data.num_classes, strongest, **model_args)
+        training_batches(data, strongest)
+    except ValueError as error:
+        tried = ", ".join(
+            f"{field} = 'auto' would try {value:g}" for field, value in values.items()
+        )
+        raise ValueError(f"{tried}: {error}") from None
     keras.backend.clear_session()
 
 
@@ -598,6 +607,7 @@ def _search(
         "epochs": epochs,
         "data": digest.hexdigest(),
         "validation_split": validation_split,
+        "validation_examples": len(validating.arrays["validation"][1]),
         "options": {key: repr(value) for key, value in sorted(options.items())},
     }
     return auto.choose(

@@ -75,7 +75,7 @@ def test_bad_auto_fails_in_one_line_before_any_work(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "l2zoo: error: auto_budget=6 epochs leaves less than one epoch per trial: 6 "
-        "candidates need at least 10 (with epochs=2)"
+        "candidates need at least 10 (with epochs=2); raise the budget to that (--auto-budget)"
     ]
     assert not (tmp_path / "r").exists()
 
