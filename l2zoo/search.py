@@ -36,7 +36,7 @@ from keras_tuner.src.engine.trial import Trial, TrialStatus
 
 from l2zoo.atomic import write_json
 from l2zoo.checks import whole_number
-from l2zoo.quiet import is_noise
+from l2zoo.quiet import is_noise, without_retracing_warnings
 
 ROLE_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 HEARTBEAT_S = 2.0
@@ -224,7 +224,8 @@ def run_trials(
         tuner.oracle.verbose = 0  # the trials' own lines say what runs
         _serve(tuner.oracle, workers, relaunch, progress)
         return tuner.oracle
-    tuner.search(verbose=0)
+    with without_retracing_warnings():  # each trial builds and traces a model of its own
+        tuner.search(verbose=0)
     return tuner.oracle if this_role == "single" else None
 
 

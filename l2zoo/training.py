@@ -24,7 +24,6 @@ from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
 from l2zoo.presets import AUTO_GRIDS, Preset, load_preset
-from l2zoo.quiet import without_retracing_warnings
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
     BACKUP_FOLDER,
@@ -550,7 +549,6 @@ def _choose(
             if work_dir is not None
             else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         )
-        stack.enter_context(without_retracing_warnings())
         search = (model, preset, arrays, options, epochs, budget, folder)
         return _search(
             *search,
