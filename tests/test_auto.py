@@ -27,10 +27,13 @@ def blobs(examples: int, flipped: float, scale: float, seed: int) -> tuple[np.nd
 def test_the_plan_halves_within_the_budget():
     # 6 values: 6 trials of 2 epochs, then the best 2 for 6: 24 of 30 epochs.
     assert auto.plan_search(6, epochs=10, budget=30, least=6) == [(6, 2), (2, 6)]
-    # Two fields (36 pairs) under the same budget: a sample of 9 that keeps the weakest pair.
+    # Two fields (36 pairs) under the same budget: a sample that keeps the weakest pair, as
+    # large as fits with first rounds of a ninth of the epochs (2): 6 x 2 + 2 x 6.
     grid = auto.candidates(load_preset("l2_dropout", l2="auto", dropout="auto"), 30, 10, 0)
-    assert len(grid) == 9 and grid[0] == {"l2": 0.0, "dropout": 0.0}
-    assert auto.cost(auto.plan_search(len(grid), 10, 30, least=9)) == 9 * 1 + 3 * 3
+    assert len(grid) == 6 and grid[0] == {"l2": 0.0, "dropout": 0.0}
+    assert auto.plan_search(len(grid), 10, 30, least=6) == [(6, 2), (2, 6)]
+    # 40 epochs, 120 to spend: 9 pairs from 5 epochs up (not all 36 at 1 epoch each).
+    assert auto.plan_search(36, epochs=40, budget=120, least=6) == [(9, 6), (3, 18)]
     # No round repeats the last one's trainings: at 1 epoch there is nothing to halve towards.
     assert auto.rounds(6, first_epochs=1, max_epochs=1) == [(6, 1)]
     with pytest.raises(ValueError, match="auto_budget=11 epochs leaves less than one epoch"):
