@@ -62,6 +62,8 @@ AUTO_GRIDS = {
     "random_erasing": (0.0, 0.1, 0.25, 0.5),
     "stochastic_depth": (0.0, 0.05, 0.1, 0.2, 0.3),
 }
+# The strengths a preset's `reference_size` scales to the training set's size.
+SIZED_FIELDS = ("l1", "l2", "weight_decay")
 # Preset name -> the class in `keras.optimizers`.
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 # Keras variable names of each parameter group; weight decay skips the groups a preset
@@ -103,6 +105,8 @@ FIELD_HELP = {
     "in between, as DeiT)",
     "early_stopping": "stop after this many epochs without a lower validation loss and keep "
     "the best epoch's weights, validated on a part of the training data (0: off)",
+    "reference_size": "the training examples l1, l2 and weight_decay were chosen for: a run on "
+    "N examples scales them by sqrt(reference_size / N) (0: as given)",
 }
 # What a numeric field's option adds: it takes 'auto' too.
 AUTO_HELP = "; 'auto': chosen on a validation split (see --auto-budget)"
@@ -127,7 +131,10 @@ class Preset:
     which becomes the model's weights at the end of `fit`; 0 keeps none. `early_stopping` > 0
     is a patience in epochs: training stops when the validation loss (without the penalty)
     has not fallen for that long and keeps the best epoch's weights; the validation data is
-    always carved from the training set, never the test set.
+    always carved from the training set, never the test set. `reference_size` > 0 is the
+    number of training examples the strengths were chosen for: `l2zoo.train` scales l1, l2
+    and weight_decay by sqrt(reference_size / N) for a run on N (`for_size`; measured on noisy
+    MNIST in docs/presets.md); the model factories take them as written.
     """
 
     name: str = "custom"
@@ -156,6 +163,7 @@ class Preset:
     random_erasing: float = 0.0
     stochastic_depth: float = 0.0
     early_stopping: int = 0
+    reference_size: int = 0
 
     def __post_init__(self) -> None:
         def fail(field: str, expected: str) -> None:
@@ -203,6 +211,12 @@ class Preset:
             or self.early_stopping < 0
         ):
             fail("early_stopping", "a patience in whole epochs >= 0 (0: off)")
+        if (
+            isinstance(self.reference_size, bool)
+            or not isinstance(self.reference_size, int)
+            or self.reference_size < 0
+        ):
+            fail("reference_size", "a number of training examples >= 0 (0: strengths as given)")
         if not self.ema_momentum < 1:
             fail("ema_momentum", "in [0, 1) (0: no moving average)")
         if not self.label_smoothing < 1:
@@ -256,6 +270,21 @@ class Preset:
         if self.optimizer == "adamw" and values.get("weight_decay") == 0:
             values["optimizer"] = "adam"
         return self.replace(**values)
+
+    def for_size(self, examples: int) -> Preset:
+        """This preset for a run on `examples` training examples: with a `reference_size`, its
+        l1, l2 and weight_decay (but 'auto' ones) times sqrt(reference_size / examples), and
+        no reference left (the numbers are this run's). On noisy MNIST the best strength moved
+        as the square root of the size; 1 / size, a Gaussian prior's, overshot (docs/presets.md)."""
+        if not self.reference_size:
+            return self
+        factor = math.sqrt(self.reference_size / examples)
+        scaled = {
+            field: getattr(self, field) * factor
+            for field in SIZED_FIELDS
+            if getattr(self, field) not in (AUTO, 0)
+        }
+        return self.replace(**scaled, reference_size=0)
 
     @property
     def augments(self) -> bool:

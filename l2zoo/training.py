@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import functools
 import hashlib
+import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
-from l2zoo.presets import AUTO_GRIDS, Preset, load_preset
+from l2zoo.presets import AUTO_GRIDS, SIZED_FIELDS, Preset, load_preset
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
     BACKUP_FOLDER,
@@ -446,6 +447,7 @@ def train(
         # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
         keras.utils.set_random_seed(seed)
         data = as_data(data, batch_size=global_batch, seed=seed, validation_split=validation_split)
+        preset, sized = _sized(preset, data.train_examples)
         searched = None
         if preset.auto_fields:
             trial_options = dict(
@@ -521,6 +523,8 @@ def train(
             **backends.current().versions(),
         }
         result = _record(net, preset, data.train_examples, work_dir, fitted, config)
+        if sized:
+            result["size_rule"] = sized
         if searched:
             result["auto"] = searched
         if work_dir is not None:
@@ -688,6 +692,28 @@ def _run_preset(model: str, preset: str | Path | Preset | dict[str, Any] | None)
         name, changes = default_preset(model)
         return load_preset(name, **{**changes, **(preset or {})})
     return load_preset(preset)
+
+
+def _sized(preset: Preset, examples: int) -> tuple[Preset, dict[str, Any] | None]:
+    """`preset.for_size(examples)`, said aloud, and its record (None without a reference)."""
+    if not preset.reference_size:
+        return preset, None
+    sized = preset.for_size(examples)
+    factor = math.sqrt(preset.reference_size / examples)
+    scaled = {
+        field: [getattr(preset, field), getattr(sized, field)]
+        for field in SIZED_FIELDS
+        if getattr(sized, field) != getattr(preset, field)
+    }
+    if scaled:
+        print(
+            f"{preset.name}: strengths chosen for {preset.reference_size:,} training examples, "
+            f"times sqrt({preset.reference_size:,} / {examples:,}) = {factor:.3g}: "
+            + ", ".join(f"{field} {old:g} -> {new:.3g}" for field, (old, new) in scaled.items()),
+            flush=True,
+        )
+    record = {"reference_size": preset.reference_size, "train_examples": examples}
+    return sized, {**record, "factor": factor, "scaled": scaled}
 
 
 def carve_split(preset: Preset, split: float, validate_every_epoch: bool) -> float:

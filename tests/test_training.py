@@ -460,3 +460,21 @@ def test_train_takes_its_parts_by_name_and_remakes_a_datas_batches_for_the_run()
     assert result["config"]["validation"] == "split" and result["config"]["train_examples"] == 112
     remade = data.batched(64, 0)  # made again under the seed in force, from the same arrays
     assert remade is not data and remade.train_examples == data.train_examples == 64
+
+
+def test_a_reference_size_scales_the_strengths_by_the_square_root_of_the_size_ratio(capsys):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(128, 6)).astype("float32"), rng.integers(0, 2, 128)
+    # Chosen for 1,152 examples, trained on 128: 9x fewer, so 3x the l2 and the decay.
+    preset = l2zoo.load_preset("l2", l2=1e-3, weight_decay=0.5, reference_size=1152)
+    net, result = train("mlp", preset, (x, y), epochs=1, batch_size=32, verbose=0)
+    kernels = [w.numpy() for w in net.trainable_weights if w.path.endswith("kernel")]
+    expected = 3e-3 * sum(float(np.sum(k.astype("float64") ** 2)) for k in kernels)
+    assert float(keras.ops.sum(net.losses)) == pytest.approx(expected, rel=1e-5)
+    assert float(net.optimizer.weight_decay) == pytest.approx(1.5)
+    assert result["preset"]["l2"] == pytest.approx(3e-3) and result["preset"]["reference_size"] == 0
+    assert result["size_rule"]["factor"] == pytest.approx(3.0)
+    assert result["size_rule"]["scaled"]["l2"] == pytest.approx([1e-3, 3e-3])
+    assert "l2 0.001 -> 0.003, weight_decay 0.5 -> 1.5" in capsys.readouterr().out
+    # A field left to `auto` is chosen for the data itself: never scaled.
+    assert l2zoo.load_preset("l2", l2="auto", reference_size=1152).for_size(128).l2 == "auto"
