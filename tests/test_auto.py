@@ -27,11 +27,22 @@ def blobs(examples: int, flipped: float, scale: float, seed: int) -> tuple[np.nd
 def test_the_plan_halves_within_the_budget():
     # 6 values: 6 trials of 2 epochs, then the best 2 for 6: 24 of 30 epochs.
     assert auto.plan_search(6, epochs=10, budget=30, least=6) == [(6, 2), (2, 6)]
-    # Two fields (36 pairs) under the same budget: a sample that keeps the weakest pair, as
-    # large as fits with first rounds of a ninth of the epochs (2): 6 x 2 + 2 x 6.
+    # Two fields (36 pairs) under the same budget: as many as fit with first rounds of a
+    # ninth of the epochs (2): 6 x 2 + 2 x 6. The axes: the weakest pair, then each field
+    # alone along its grid, thinned evenly from its strongest value.
     grid = auto.candidates(load_preset("l2_dropout", l2="auto", dropout="auto"), 30, 10, 0)
-    assert len(grid) == 6 and grid[0] == {"l2": 0.0, "dropout": 0.0}
+    assert [(g["l2"], g["dropout"]) for g in grid] == [
+        (0, 0), (1e-6, 0), (1e-4, 0), (1e-2, 0), (0, 0.15), (0, 0.75),
+    ]  # fmt: skip
     assert auto.plan_search(len(grid), 10, 30, least=6) == [(6, 2), (2, 6)]
+    # Noisy MNIST's elasticnet search (40 epochs, 120 to spend): 9 pairs, among them each
+    # penalty alone at its strongest, where a sample of the product found neither.
+    grid = auto.candidates(load_preset("elasticnet", l1="auto", l2="auto"), 120, 40, 0)
+    assert len(grid) == 9 and {"l1": 0, "l2": 1e-2} in grid and {"l1": 1e-3, "l2": 0} in grid
+    # With room for more than the axes, mixtures drawn by the seed fill it.
+    grid = auto.candidates(load_preset("elasticnet", l1="auto", l2="auto"), 120, 10, 0)
+    axes = [g for g in grid if 0 in (g["l1"], g["l2"])]
+    assert len(axes) == 11 and len(grid) == 21 and grid[:11] == axes
     # 40 epochs, 120 to spend: 9 pairs from 5 epochs up (not all 36 at 1 epoch each).
     assert auto.plan_search(36, epochs=40, budget=120, least=6) == [(9, 6), (3, 18)]
     # No round repeats the last one's trainings: at 1 epoch there is nothing to halve towards.
