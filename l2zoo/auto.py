@@ -56,8 +56,9 @@ def plan_search(grid_size: int, epochs: int, budget: int, least: int) -> list[tu
     do not fit at one epoch each.
 
     A regularizer's worth shows late (a network memorizes noisy labels after some epochs), so
-    more candidates never buy a first round shorter than two halvings below the full training:
-    a 36-pair grid at 1 epoch each ranked noisy MNIST's strengths by how fast they learn."""
+    more candidates than `least` do not buy a first round shorter than two halvings below the
+    full training: a 36-pair grid at 1 epoch each ranked noisy MNIST's strengths by how fast
+    they learn. A budget too small for `least` at that length shortens the first round."""
     shortest = math.ceil(epochs / FACTOR**2)
     count = grid_size
     while count > least and cost(rounds(count, shortest, epochs)) > budget:
@@ -79,25 +80,26 @@ def epochs_budget(given: int | None, epochs: int) -> int:
 
 def candidates(preset: Preset, budget: int, epochs: int, seed: int) -> list[dict[str, float]]:
     """The values tried: every value of an 'auto' field's grid; for several fields their
-    product, or where the budget cannot try it all, the axes first: the weakest setting and
-    each field alone along its grid (thinned evenly where it must be, its strongest value
-    kept), then mixtures drawn by `seed`. A sample of the product alone missed noisy MNIST's
-    one good corner (l2 alone, strong) and chose a weak mixture; with the axes, `elasticnet`'s
-    search covers L1's and L2's own."""
+    product, or where the budget cannot try it all, the axes first: every field at its
+    anchor (0, off; the learning rate at its grid's middle), then each field alone along its
+    grid (thinned evenly where it must be, its largest value kept), then mixtures drawn by
+    `seed`. A sample of the product alone missed noisy MNIST's one good corner (l2 alone,
+    strong) and chose a weak mixture; with the axes, `elasticnet`'s search covers L1's and
+    L2's own."""
     fields = preset.auto_fields
     grids = [AUTO_GRIDS[field] for field in fields]
     product = [dict(zip(fields, values, strict=True)) for values in itertools.product(*grids)]
-    count = plan_search(len(product), epochs, budget, max(map(len, grids)))[0][0]
+    least = max(*map(len, grids), 1 + len(fields))  # room for every field alone
+    count = plan_search(len(product), epochs, budget, least)[0][0]
     if count == len(product):
         return product
-    weakest = product[0]
+    anchor = {f: 0.0 if 0 in g else g[len(g) // 2] for f, g in zip(fields, grids, strict=True)}
     share, extra = divmod(count - 1, len(fields))
-    axes = [weakest]
+    axes = [anchor]
     for index, (field, grid) in enumerate(zip(fields, grids, strict=True)):
-        stronger = grid[1:]
-        take = min(len(stronger), share + (index < extra))
-        picks = np.linspace(len(stronger) - 1, 0, take).round().astype(int) if take else []
-        axes += [{**weakest, field: stronger[i]} for i in sorted(set(picks))]
+        others = [value for value in grid if value != anchor[field]]
+        picks = np.linspace(len(others) - 1, 0, min(len(others), share + (index < extra)))
+        axes += [{**anchor, field: others[i]} for i in sorted(set(picks.round().astype(int)))]
     mixtures = [setting for setting in product if setting not in axes]
     drawn = np.random.default_rng(seed).choice(len(mixtures), count - len(axes), replace=False)
     return axes + [mixtures[i] for i in sorted(drawn)]

@@ -14,7 +14,7 @@ from typing import Any
 from l2zoo import auto
 from l2zoo.checks import whole_number
 from l2zoo.models import check_model_arguments, default_preset, list_models, suits, variant
-from l2zoo.presets import Preset, list_presets, load_preset, split_preset_fields
+from l2zoo.presets import Preset, list_presets, load_preset, scaling_text, split_preset_fields
 from l2zoo.runs import check_output_dir, check_unlocked
 
 
@@ -41,6 +41,7 @@ PRESET_COLUMNS = (
     "schedule",
     "weight decay",
     "early stopping",
+    "strengths for",
     "description",
 )
 
@@ -89,6 +90,7 @@ def preset_rows(family: str | None = None) -> list[list[str]]:
                 p.schedule,
                 f"{p.weight_decay:g}",
                 f"patience {p.early_stopping}" if p.early_stopping else "no",
+                f"{p.reference_size:,} examples (scaled)" if p.reference_size else "as written",
                 p.description,
             ]
         )
@@ -204,6 +206,8 @@ def evaluate_command(args: argparse.Namespace) -> None:
     from l2zoo.inference import evaluate
 
     scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
+    if "size_rule" in scores:
+        print(scaling_text(scores["size_rule"]))
     searched = scores.get("auto")
     if searched:
         print(auto.describe(searched))

@@ -32,7 +32,8 @@ class Data:
     test: tf.data.Dataset | None
     input_shape: tuple[int, ...]
     num_classes: int
-    train_examples: int
+    train_examples: int  # what an epoch trains on: the training set in whole batches
+    train_size: int  # the training set's examples (a preset's `reference_size` compares it)
     source: str
     # In-memory splits as NumPy (x, y) by name ('train', 'validation', 'test'): what JAX
     # trains from. None for streamed data.
@@ -244,6 +245,7 @@ def from_arrays(
         input_shape=tuple(x.shape[1:]),
         num_classes=num_classes,
         train_examples=len(train_x) - len(train_x) % batch_size,
+        train_size=len(train_x),
         source=source,
         arrays=arrays,
         true_train_labels=true_y if label_noise else None,
@@ -429,6 +431,7 @@ def _streamed(source: Source, batch_size: int, validation_split: float, seed: in
         input_shape=source.input_shape,
         num_classes=source.num_classes,
         train_examples=size - size % batch_size,
+        train_size=size,
         source=source.origin,
         batch_size=batch_size,
         seed=seed,

@@ -104,7 +104,7 @@ def evaluate(
         ],
         "confusion_matrix": confusion.tolist(),
         "preset": result.get("preset"),
-        **({"auto": result["auto"]} if "auto" in result else {}),
+        **{key: result[key] for key in ("auto", "size_rule") if key in result},
     }
     write_json(out / "evaluation.json", evaluation)
     plots.confusion_matrix(confusion, out / "confusion_matrix.png")

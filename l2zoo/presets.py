@@ -134,7 +134,9 @@ class Preset:
     always carved from the training set, never the test set. `reference_size` > 0 is the
     number of training examples the strengths were chosen for: `l2zoo.train` scales l1, l2
     and weight_decay by sqrt(reference_size / N) for a run on N (`for_size`; measured on noisy
-    MNIST in docs/presets.md); the model factories take them as written.
+    MNIST in docs/presets.md); the model factories take them as written. A strength you set
+    (`replace(l2=...)`, `--l2`, a sweep's or search's value) is taken as given: setting one
+    drops the reference, unless `reference_size` is set with it.
     """
 
     name: str = "custom"
@@ -271,20 +273,30 @@ class Preset:
             values["optimizer"] = "adam"
         return self.replace(**values)
 
+    def size_factor(self, examples: int) -> float:
+        """What `for_size(examples)` multiplies the strengths by: sqrt(reference_size /
+        examples), 1 without a reference."""
+        if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+            raise ValueError(f"examples must be a whole number >= 1; got {examples!r}")
+        return math.sqrt(self.reference_size / examples) if self.reference_size else 1.0
+
     def for_size(self, examples: int) -> Preset:
         """This preset for a run on `examples` training examples: with a `reference_size`, its
-        l1, l2 and weight_decay (but 'auto' ones) times sqrt(reference_size / examples), and
-        no reference left (the numbers are this run's). On noisy MNIST the best strength moved
+        l1, l2 and weight_decay (but 'auto' ones) times `size_factor(examples)`, and no
+        reference left (the numbers are this run's). On noisy MNIST the best strength moved
         as the square root of the size; 1 / size, a Gaussian prior's, overshot (docs/presets.md)."""
         if not self.reference_size:
             return self
-        factor = math.sqrt(self.reference_size / examples)
+        factor = self.size_factor(examples)
         scaled = {
             field: getattr(self, field) * factor
             for field in SIZED_FIELDS
             if getattr(self, field) not in (AUTO, 0)
         }
-        return self.replace(**scaled, reference_size=0)
+        used = ", ".join(f"{field} {value:.3g}" for field, value in scaled.items())
+        note = f" Scaled for {examples:,} training examples (x{factor:.3g}): {used}."
+        described = self.description + note if scaled else self.description
+        return self.replace(**scaled, reference_size=0, description=described)
 
     @property
     def augments(self) -> bool:
@@ -327,6 +339,10 @@ class Preset:
                 f"preset {self.name!r}: unknown field(s) {unknown}; "
                 f"valid fields: {sorted(preset_fields() - {'name'})}"
             )
+        if "reference_size" not in overrides and any(
+            overrides.get(field, AUTO) != AUTO for field in SIZED_FIELDS
+        ):
+            overrides["reference_size"] = 0  # a strength set by hand is the one used
         return dataclasses.replace(self, **overrides)
 
     def regularizer(self, group: str = "kernel") -> keras.regularizers.Regularizer | None:
@@ -495,6 +511,18 @@ class Preset:
                 f"l2={preset.l2} (which make {preset.regularizer_kind!r})"
             )
         return preset
+
+
+def scaling_text(record: dict[str, Any]) -> str:
+    """One line: how a run scaled its preset's strengths (`result.json["size_rule"]`)."""
+    reference, size = f"{record['reference_size']:,}", f"{record['train_size']:,}"
+    return (
+        f"strengths stated for {reference} training examples, times sqrt({reference} / {size})"
+        f" = {record['factor']:.3g}: "
+        + ", ".join(
+            f"{field} {old:g} -> {new:.3g}" for field, (old, new) in record["scaled"].items()
+        )
+    )
 
 
 def preset_fields() -> set[str]:

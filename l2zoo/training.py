@@ -8,7 +8,6 @@ import csv
 import dataclasses
 import functools
 import hashlib
-import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +23,8 @@ from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
 from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
-from l2zoo.presets import AUTO_GRIDS, SIZED_FIELDS, Preset, load_preset
+from l2zoo.presets import AUTO_GRIDS, SIZED_FIELDS, Preset, load_preset, scaling_text
+from l2zoo.quiet import without_retracing_warnings
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
 from l2zoo.runs import (
     BACKUP_FOLDER,
@@ -441,13 +441,15 @@ def train(
     validation_split = carve_split(preset, given_split, validate_every_epoch)
     placement = backends.place(strategy)
     work_dir = _work_dir(run_dir, placement)
-    with locked(work_dir):  # a second process in this folder is refused, naming this one
+    # After an 'auto' search has traced its trials' models, this one's steps trace anew too.
+    quiet = without_retracing_warnings() if preset.auto_fields else contextlib.nullcontext()
+    with locked(work_dir), quiet:  # a second process in this folder is refused, naming this one
         steps_per_execution = backends.current().steps_per_execution(placement, steps_per_execution)
         global_batch = batch_size * placement.replicas
         # Before the pipeline: tf.data's shuffle seed combines with the global seed set here.
         keras.utils.set_random_seed(seed)
         data = as_data(data, batch_size=global_batch, seed=seed, validation_split=validation_split)
-        preset, sized = _sized(preset, data.train_examples)
+        preset, sized = _sized(preset, data.train_size)
         searched = None
         if preset.auto_fields:
             trial_options = dict(
@@ -695,25 +697,19 @@ def _run_preset(model: str, preset: str | Path | Preset | dict[str, Any] | None)
 
 
 def _sized(preset: Preset, examples: int) -> tuple[Preset, dict[str, Any] | None]:
-    """`preset.for_size(examples)`, said aloud, and its record (None without a reference)."""
-    if not preset.reference_size:
-        return preset, None
+    """`preset.for_size(examples)`, said aloud, and its record (None where nothing scaled)."""
     sized = preset.for_size(examples)
-    factor = math.sqrt(preset.reference_size / examples)
     scaled = {
         field: [getattr(preset, field), getattr(sized, field)]
         for field in SIZED_FIELDS
         if getattr(sized, field) != getattr(preset, field)
     }
-    if scaled:
-        print(
-            f"{preset.name}: strengths chosen for {preset.reference_size:,} training examples, "
-            f"times sqrt({preset.reference_size:,} / {examples:,}) = {factor:.3g}: "
-            + ", ".join(f"{field} {old:g} -> {new:.3g}" for field, (old, new) in scaled.items()),
-            flush=True,
-        )
-    record = {"reference_size": preset.reference_size, "train_examples": examples}
-    return sized, {**record, "factor": factor, "scaled": scaled}
+    if not scaled:
+        return sized, None
+    record = {"reference_size": preset.reference_size, "train_size": examples}
+    record.update(factor=preset.size_factor(examples), scaled=scaled)
+    print(f"{preset.name}: {scaling_text(record)}", flush=True)
+    return sized, record
 
 
 def carve_split(preset: Preset, split: float, validate_every_epoch: bool) -> float:

@@ -11,7 +11,7 @@ from conftest import run
 from l2zoo import auto, compare, training
 from l2zoo.auto import choice_text
 from l2zoo.data import from_arrays
-from l2zoo.presets import load_preset
+from l2zoo.presets import AUTO_GRIDS, load_preset
 from l2zoo.runs import read_result
 
 
@@ -39,6 +39,17 @@ def test_the_plan_halves_within_the_budget():
     # penalty alone at its strongest, where a sample of the product found neither.
     grid = auto.candidates(load_preset("elasticnet", l1="auto", l2="auto"), 120, 40, 0)
     assert len(grid) == 9 and {"l1": 0, "l2": 1e-2} in grid and {"l1": 1e-3, "l2": 0} in grid
+    # A field without an "off" value is anchored at its grid's middle: the learning rate at
+    # 1e-3 while l2 runs along its axis, and alone at its smallest and largest.
+    grid = auto.candidates(load_preset("l2", l2="auto", learning_rate="auto"), 30, 10, 0)
+    assert [(g["l2"], g["learning_rate"]) for g in grid] == [
+        (0, 1e-3), (1e-6, 1e-3), (1e-4, 1e-3), (1e-2, 1e-3), (0, 1e-4), (0, 1e-2),
+    ]  # fmt: skip
+    # Six fields: still every one alone at its largest value at least (7 settings or more).
+    fields = ("translate", "rotate", "zoom", "elastic", "mixup", "cutmix")
+    grid = auto.candidates(load_preset("none", **dict.fromkeys(fields, "auto")), 40, 10, 0)
+    for field in fields:
+        assert {**dict.fromkeys(fields, 0.0), field: max(AUTO_GRIDS[field])} in grid
     # With room for more than the axes, mixtures drawn by the seed fill it.
     grid = auto.candidates(load_preset("elasticnet", l1="auto", l2="auto"), 120, 10, 0)
     axes = [g for g in grid if 0 in (g["l1"], g["l2"])]

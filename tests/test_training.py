@@ -465,16 +465,25 @@ def test_train_takes_its_parts_by_name_and_remakes_a_datas_batches_for_the_run()
 def test_a_reference_size_scales_the_strengths_by_the_square_root_of_the_size_ratio(capsys):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(128, 6)).astype("float32"), rng.integers(0, 2, 128)
-    # Chosen for 1,152 examples, trained on 128: 9x fewer, so 3x the l2 and the decay.
+    # Chosen for 1,152 examples, trained on 128: 9x fewer, so 3x the l2 and the decay (the
+    # data's size, not the 96 of its whole batches of 48).
     preset = l2zoo.load_preset("l2", l2=1e-3, weight_decay=0.5, reference_size=1152)
-    net, result = train("mlp", preset, (x, y), epochs=1, batch_size=32, verbose=0)
+    net, result = train("mlp", preset, (x, y), epochs=1, batch_size=48, verbose=0)
     kernels = [w.numpy() for w in net.trainable_weights if w.path.endswith("kernel")]
     expected = 3e-3 * sum(float(np.sum(k.astype("float64") ** 2)) for k in kernels)
     assert float(keras.ops.sum(net.losses)) == pytest.approx(expected, rel=1e-5)
     assert float(net.optimizer.weight_decay) == pytest.approx(1.5)
     assert result["preset"]["l2"] == pytest.approx(3e-3) and result["preset"]["reference_size"] == 0
     assert result["size_rule"]["factor"] == pytest.approx(3.0)
+    assert result["size_rule"]["train_size"] == 128
     assert result["size_rule"]["scaled"]["l2"] == pytest.approx([1e-3, 3e-3])
     assert "l2 0.001 -> 0.003, weight_decay 0.5 -> 1.5" in capsys.readouterr().out
-    # A field left to `auto` is chosen for the data itself: never scaled.
+    # A field left to `auto` is chosen for the data itself: never scaled; a strength set by
+    # hand is the one used; the shipped noisy penalties and decay state their reference.
     assert l2zoo.load_preset("l2", l2="auto", reference_size=1152).for_size(128).l2 == "auto"
+    assert l2zoo.load_preset("l2_noisy", l2=0.02).for_size(128).l2 == 0.02
+    assert l2zoo.load_preset("l2_noisy", dropout=0.2).for_size(450).l2 == pytest.approx(
+        0.0221, abs=1e-4
+    )
+    for name in ("l1_noisy", "l2_noisy", "elasticnet_noisy", "adamw_noisy"):
+        assert l2zoo.load_preset(name).reference_size == 4500
