@@ -10,14 +10,15 @@ pytestmark = pytest.mark.slow  # subprocesses or many trainings: `pytest -m 'not
 
 
 def test_l2_and_dropout_beat_none_on_noisy_labels(mnist_dir):
-    # 2,000 images with 40% of their labels replaced: without regularization the MLP learns
-    # the noise; at the strengths chosen on noisy MNIST both regularizers resist it.
+    # 1,000 images with 40% of their labels replaced: without regularization the MLP learns
+    # the noise; at the strengths chosen on noisy MNIST (l2 scaled to these 900 training
+    # examples by its reference size) both regularizers resist it: +15 and +19 points here.
     results = compare(
         "mlp",
         ["none", "l2_noisy", "dropout_noisy"],
-        train_size=2000,
+        train_size=1000,
         label_noise=0.4,
-        epochs=30,
+        epochs=20,
         seeds=(0, 1, 2),
         data_dir=mnist_dir,
         progress=lambda line: None,
