@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from l2zoo.checks import whole_number
+
 if TYPE_CHECKING:  # Keras is imported where a preset makes Keras objects, so that listing
     import keras  # and checking presets (`l2zoo presets`, `--help`) stays quick.
 
@@ -207,18 +209,13 @@ class Preset:
             fail("momentum", f"0 with optimizer {self.optimizer!r} (momentum is SGD's)")
         if not isinstance(self.nesterov, bool) or (self.nesterov and not self.momentum):
             fail("nesterov", "true or false, and true only with momentum > 0")
-        if (
-            isinstance(self.early_stopping, bool)
-            or not isinstance(self.early_stopping, int)
-            or self.early_stopping < 0
+        for field, expected in (
+            ("early_stopping", "a patience in whole epochs >= 0 (0: off)"),
+            ("reference_size", "a number of training examples >= 0 (0: strengths as given)"),
         ):
-            fail("early_stopping", "a patience in whole epochs >= 0 (0: off)")
-        if (
-            isinstance(self.reference_size, bool)
-            or not isinstance(self.reference_size, int)
-            or self.reference_size < 0
-        ):
-            fail("reference_size", "a number of training examples >= 0 (0: strengths as given)")
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                fail(field, expected)
         if not self.ema_momentum < 1:
             fail("ema_momentum", "in [0, 1) (0: no moving average)")
         if not self.label_smoothing < 1:
@@ -276,8 +273,7 @@ class Preset:
     def size_factor(self, examples: int) -> float:
         """What `for_size(examples)` multiplies the strengths by: sqrt(reference_size /
         examples), 1 without a reference."""
-        if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
-            raise ValueError(f"examples must be a whole number >= 1; got {examples!r}")
+        whole_number("examples", examples)
         return math.sqrt(self.reference_size / examples) if self.reference_size else 1.0
 
     def for_size(self, examples: int) -> Preset:
