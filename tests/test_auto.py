@@ -105,6 +105,7 @@ def test_bad_auto_fails_in_one_line_before_any_work(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # a whole search: 13 s
 def test_auto_never_sees_the_test_set(monkeypatch):
     x, y = blobs(240, 0.0, 1.0, 0)
     x_test = np.full((50, 10), 7.0, "float32")  # no training example looks like these
