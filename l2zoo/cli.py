@@ -24,6 +24,7 @@ from l2zoo.defaults import (
     STRATEGIES,
     VALIDATION_SPLIT,
 )
+from l2zoo.findings import FINDINGS
 from l2zoo.models import list_families, list_models
 from l2zoo.presets import (
     AUTO,
@@ -487,7 +488,20 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--markdown", action="store_true", help="print a Markdown table")
     bench.set_defaults(handler=handlers.bench_command)
-    for command in (train, evaluate, predict, export, compare, sweep, tune, bench):
+    study = commands.add_parser(
+        "study",
+        help="reproduce a published finding about regularization and write its page",
+        description="Trains what one published finding needs (within 30 minutes on a 2-core "
+        "CPU) and writes OUT/NAME.md with its figures and raw CSV files in OUT/NAME/: the "
+        "paper's claim, the zoo's figure made the same way, and what matches.",
+    )
+    study.add_argument("name", choices=[*FINDINGS, "all"], help="the finding, or all of them")
+    study.add_argument(
+        "--quick", action="store_true", help="a few tiny trainings: checks the machinery only"
+    )
+    study.add_argument("--out", default="docs/findings", help="where the pages go")
+    study.set_defaults(handler=handlers.study_command)
+    for command in (train, evaluate, predict, export, compare, sweep, tune, bench, study):
         command.add_argument(
             "--backend",
             choices=BACKENDS,

@@ -391,6 +391,13 @@ def bench_command(args: argparse.Namespace) -> None:
         print(f"{name}: {backend} is fastest, {ratio:.2f}x the next")
 
 
+def study_command(args: argparse.Namespace) -> None:
+    from l2zoo.findings import FINDINGS, run_finding
+
+    for name in FINDINGS if args.name == "all" else [args.name]:
+        print(f"{name}: {run_finding(name, args.out, quick=args.quick)}", flush=True)
+
+
 def _worker_done() -> None:
     """What a search worker says at its end: the chief writes the results."""
     print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')}: no trials left; the chief writes")

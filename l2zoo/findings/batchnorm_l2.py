@@ -1,0 +1,288 @@
+"""van Laarhoven: under batch norm, L2 sets the effective learning rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from l2zoo.findings.page import estimate, figure, mean, run, table, verdict
+from l2zoo.presets import load_preset
+
+TITLE = "L2 under batch norm sets the effective learning rate"
+PAPER = (
+    'van Laarhoven, "L2 Regularization versus Batch and Weight Normalization", arXiv '
+    "1706.05350, 2017: its analysis of a weight followed by normalization, and its figures of "
+    "weight norms and effective learning rates over training with and without L2."
+)
+CLAIM = (
+    "When a layer's output is normalized (batch norm), the network's function does not "
+    "change if that layer's weights are scaled, so L2 on them cannot constrain the function. "
+    "What it changes is the scale, and with it the step: the gradient of a scale-invariant "
+    "weight shrinks as 1 / ||w||, so SGD's effective learning rate on its direction is "
+    "lr / ||w||^2. Without L2 the norm grows and learning slows; with L2 the norm settles "
+    "where the shrinking balances the growth, keeping the effective rate high."
+)
+FULL = {"train_size": 10000, "epochs": 30, "seeds": (0, 1, 2), "l2": (0.0, 5e-4, 5e-3)}
+QUICK = {"train_size": 300, "epochs": 2, "seeds": (0,), "l2": (0.0, 5e-3)}
+LEARNING_RATE, MOMENTUM = 0.01, 0.9
+SCALE = 5.0  # the invariance check multiplies a layer's kernel and bias by this
+INVARIANT = 1e-2  # "the function does not change": no probability moves by more
+
+
+def setup(settings: dict[str, Any]) -> str:
+    return (
+        f"the MLP (512-256) with batch norm between every hidden Dense and its ReLU, under "
+        f"SGD (learning rate {LEARNING_RATE:g}, constant, momentum {MOMENTUM:g}), on "
+        f"{settings['train_size']:,} MNIST training images, {settings['epochs']} epochs, "
+        f"seeds {', '.join(map(str, settings['seeds']))}, L2 "
+        f"{', '.join(f'{v:g}' for v in settings['l2'])} on the kernels. After every epoch: "
+        f"each Dense kernel's norm and the angle it turned through since the previous epoch."
+    )
+
+
+class KernelMotion(keras.callbacks.Callback):
+    """Adds, per Dense layer, `norm_NAME` (the kernel's Frobenius norm) and `angle_NAME` (the
+    degrees it turned through during the epoch) to every epoch's logs."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.layers = [
+            layer for layer in self.model.layers if isinstance(layer, keras.layers.Dense)
+        ]
+        self.last = [np.array(layer.kernel.numpy()) for layer in self.layers]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for index, layer in enumerate(self.layers):
+            kernel = np.array(layer.kernel.numpy())
+            before = self.last[index]
+            cosine = np.sum(kernel * before) / (np.linalg.norm(kernel) * np.linalg.norm(before))
+            if logs is not None:
+                logs[f"norm_{layer.name}"] = float(np.linalg.norm(kernel))
+                logs[f"angle_{layer.name}"] = float(np.degrees(np.arccos(np.clip(cosine, -1, 1))))
+            self.last[index] = kernel
+
+
+def scale_change(net: keras.Model, x: np.ndarray, layer: keras.layers.Layer) -> float:
+    """The largest change of a predicted probability (batch statistics, as in training) when
+    `layer`'s kernel and bias are multiplied by SCALE; the weights are restored after."""
+    before = keras.ops.convert_to_numpy(net(x, training=True))
+    saved = layer.get_weights()
+    layer.set_weights([w * SCALE for w in saved])
+    after = keras.ops.convert_to_numpy(net(x, training=True))
+    layer.set_weights(saved)
+    return float(np.abs(after - before).max())
+
+
+def measure(settings: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    curves, checks = [], []
+    for l2 in settings["l2"]:
+        preset = load_preset(
+            "batchnorm", optimizer="sgd", learning_rate=LEARNING_RATE, momentum=MOMENTUM, l2=l2
+        )
+        for seed in settings["seeds"]:
+            net, result, data = run(
+                "mlp",
+                preset,
+                "mnist",
+                seed=seed,
+                epochs=settings["epochs"],
+                train_size=settings["train_size"],
+                validate_every_epoch=False,
+                callbacks=[KernelMotion()],
+            )
+            epochs = result["epochs"]
+            dense = [layer for layer in net.layers if isinstance(layer, keras.layers.Dense)]
+            for layer in dense:
+                for index, norm in enumerate(epochs[f"norm_{layer.name}"]):
+                    curves.append(
+                        {
+                            "l2": l2,
+                            "seed": seed,
+                            "layer": layer.name,
+                            "epoch": index + 1,
+                            "norm": norm,
+                            "effective_learning_rate": LEARNING_RATE / norm**2,
+                            "angle": epochs[f"angle_{layer.name}"][index],
+                        }
+                    )
+            x = data.arrays["train"][0][:512]
+            checks.append(
+                {
+                    "l2": l2,
+                    "seed": seed,
+                    "test_accuracy": result["test"]["accuracy"],
+                    "test_loss": result["test"]["loss"],
+                    **{f"scaled_{layer.name}": scale_change(net, x, layer) for layer in dense},
+                }
+            )
+    return {"curves": curves, "checks": checks}
+
+
+def report(measured: dict[str, Any], settings: dict[str, Any]) -> tuple[str, dict, dict]:
+    curves, checks = measured["curves"], measured["checks"]
+    layers = list(dict.fromkeys(row["layer"] for row in curves))
+    hidden, output = layers[:-1], layers[-1]
+    drawing, axes = figure(3, len(layers), height=2.6)
+    for row_index, layer in enumerate(layers):
+        for column, (metric, label) in enumerate(
+            (
+                ("norm", "||w||"),
+                ("effective_learning_rate", "lr / ||w||^2"),
+                ("angle", "degrees turned per epoch"),
+            )
+        ):
+            axis = axes[row_index, column]
+            for l2 in settings["l2"]:
+                own = [r for r in curves if r["layer"] == layer and r["l2"] == l2]
+                epochs = sorted({r["epoch"] for r in own})
+                axis.plot(
+                    epochs,
+                    [mean([r[metric] for r in own if r["epoch"] == e]) for e in epochs],
+                    label=f"L2 {l2:g}",
+                )
+            axis.set(
+                xlabel="epoch",
+                ylabel=label,
+                title=layer + ("" if layer in hidden else " (no batch norm after it)"),
+            )
+            if metric == "effective_learning_rate":
+                axis.set_yscale("log")
+        axes[0, 0].legend(fontsize=7)
+    last = settings["epochs"]
+
+    def final(l2: float, layer: str, metric: str) -> list[float]:
+        return [r[metric] for r in curves if (r["l2"], r["layer"], r["epoch"]) == (l2, layer, last)]
+
+    def first(l2: float, layer: str) -> list[float]:
+        return [r["norm"] for r in curves if (r["l2"], r["layer"], r["epoch"]) == (l2, layer, 1)]
+
+    rows = []
+    for l2 in settings["l2"]:
+        for layer in layers:
+            rows.append(
+                [
+                    f"{l2:g}",
+                    layer,
+                    estimate(first(l2, layer), 1),
+                    estimate(final(l2, layer, "norm"), 1),
+                    estimate(final(l2, layer, "effective_learning_rate"), 1e3),
+                    estimate(final(l2, layer, "angle"), 1),
+                ]
+            )
+    accuracy_rows = [
+        [
+            f"{l2:g}",
+            estimate([c["test_accuracy"] for c in checks if c["l2"] == l2]),
+            estimate([c["test_loss"] for c in checks if c["l2"] == l2], 1),
+            ", ".join(
+                f"{layer} {mean([c[f'scaled_{layer}'] for c in checks if c['l2'] == l2]):.1e}"
+                for layer in layers
+            ),
+        ]
+        for l2 in settings["l2"]
+    ]
+    body = (
+        "## The zoo's figure\n\n"
+        "![kernel norms, effective learning rates and turning per epoch, per layer]"
+        "(batchnorm_l2/figure.png)\n\n"
+        + table(
+            [
+                "L2",
+                "layer",
+                "||w|| after epoch 1",
+                f"||w|| after epoch {last}",
+                "lr / ||w||^2 at the end (x 1e-3)",
+                "degrees turned in the last epoch",
+            ],
+            rows,
+        )
+        + "\n\n"
+        + table(
+            [
+                "L2",
+                "test accuracy %",
+                "test loss",
+                f"largest change of a probability when a layer's weights are x{SCALE:g}",
+            ],
+            accuracy_rows,
+        )
+        + "\n\n## Side by side\n\n"
+        + _verdicts(curves, checks, settings, hidden, output)
+        + "\n\n## Where the setting differs from the paper's\n\n"
+        "The paper argues from the gradient of a normalized layer and shows it on convnets "
+        "(CIFAR-10) under SGD; here the zoo's MLP, whose last Dense layer (the classifier) has "
+        "no batch norm after it: its scale does change the function, so L2 on it is a real "
+        "constraint, and the claim is about the hidden layers.\n"
+    )
+    files = {
+        "curves.csv": (
+            curves,
+            ["l2", "seed", "layer", "epoch", "norm", "effective_learning_rate", "angle"],
+        ),
+        "runs.csv": (
+            checks,
+            ["l2", "seed", "test_accuracy", "test_loss", *[f"scaled_{layer}" for layer in layers]],
+        ),
+    }
+    return body, files, {"figure.png": drawing}
+
+
+def _verdicts(curves: list, checks: list, settings: dict, hidden: list[str], output: str) -> str:
+    last = settings["epochs"]
+    strongest = max(settings["l2"])
+
+    def at(l2: float, layer: str, epoch: int, metric: str) -> float:
+        return mean(
+            [r[metric] for r in curves if (r["l2"], r["layer"], r["epoch"]) == (l2, layer, epoch)]
+        )
+
+    invariant = max(c[f"scaled_{layer}"] for c in checks for layer in hidden)
+    changed = min(c[f"scaled_{output}"] for c in checks)
+    grew = [layer for layer in hidden if at(0.0, layer, last, "norm") > at(0.0, layer, 1, "norm")]
+    ratio = {
+        layer: at(strongest, layer, last, "effective_learning_rate")
+        / at(0.0, layer, last, "effective_learning_rate")
+        for layer in hidden
+    }
+    turned = {
+        layer: (at(strongest, layer, last, "angle"), at(0.0, layer, last, "angle"))
+        for layer in hidden
+    }
+    none = {c["seed"]: c["test_accuracy"] for c in checks if c["l2"] == 0}
+    change = [c["test_accuracy"] - none[c["seed"]] for c in checks if c["l2"] == strongest]
+    rows = [
+        [
+            "the function does not change when a normalized layer's weights are scaled",
+            f"largest change of a probability with a hidden layer x{SCALE:g}: {invariant:.1e}; "
+            f"with the classifier x{SCALE:g}: at least {changed:.2f} (batch norm's epsilon, "
+            "1e-3 in Keras, keeps the first from being exactly 0)",
+            "holds" if invariant < INVARIANT < changed else "does not hold here",
+        ],
+        [
+            "without L2 the normalized weights' norm grows",
+            ", ".join(
+                f"{layer} {at(0.0, layer, 1, 'norm'):.1f} -> {at(0.0, layer, last, 'norm'):.1f}"
+                for layer in hidden
+            ),
+            "holds" if len(grew) == len(hidden) else "does not hold here",
+        ],
+        [
+            "with L2 the effective learning rate lr / ||w||^2 stays higher",
+            f"at epoch {last}, L2 {strongest:g} over none: "
+            + ", ".join(f"{layer} {value:.1f}x" for layer, value in ratio.items()),
+            "holds" if all(value > 1 for value in ratio.values()) else "does not hold here",
+        ],
+        [
+            "so the weights keep turning (learning) with L2, and slow down without",
+            "degrees turned in the last epoch, L2 vs none: "
+            + ", ".join(f"{layer} {a:.2f} vs {b:.2f}" for layer, (a, b) in turned.items()),
+            "holds" if all(a > b for a, b in turned.values()) else "does not hold here",
+        ],
+        [
+            "what L2 buys here (not a claim of the paper's)",
+            f"test accuracy, L2 {strongest:g} - none: {estimate(change)} points",
+            verdict(change),
+        ],
+    ]
+    return table(["the paper", "here", "verdict"], rows)
