@@ -1,0 +1,105 @@
+"""The published findings: the measures their pages rest on, checked by hand, and every
+finding's quick version writing its page."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from conftest import run
+
+from l2zoo.findings import decoupled, patterns, random_labels
+from l2zoo.findings.batchnorm_l2 import KernelMotion, scale_change
+
+
+def test_adamw_axis_is_the_fraction_removed_per_step_at_every_learning_rate():
+    for learning_rate in (1e-4, 1e-2):
+        layer = keras.layers.Dense(3)
+        layer.build((None, 2))
+        layer.kernel.assign(np.full((2, 3), 2.0))
+        optimizer = decoupled.preset("adamw", learning_rate, 1e-3).make_optimizer(decay_steps=10)
+        optimizer.apply([np.zeros((2, 3), "float32")], [layer.kernel])  # no gradient: decay alone
+        np.testing.assert_allclose(layer.kernel.numpy(), 2.0 * (1 - 1e-3), rtol=1e-6)
+    adam = decoupled.preset("adam_l2", 1e-3, 1e-4)
+    assert (adam.optimizer, adam.l2, adam.weight_decay, adam.batchnorm) == ("adam", 1e-4, 0, True)
+    assert decoupled.preset("adamw", 1e-3, 0.0).optimizer == "adam"  # no decay: plain Adam
+
+
+def test_kernel_motion_logs_each_kernels_norm_and_the_angle_it_turned():
+    net = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    net.layers[0].kernel.assign([[3.0], [0.0]])
+    motion = KernelMotion()
+    motion.set_model(net)
+    motion.on_train_begin()
+    net.layers[0].kernel.assign([[0.0], [4.0]])  # turned a quarter, norm 3 -> 4
+    logs = {}
+    motion.on_epoch_end(0, logs)
+    name = net.layers[0].name
+    assert logs[f"norm_{name}"] == pytest.approx(4.0)
+    assert logs[f"angle_{name}"] == pytest.approx(90.0)
+    net.layers[0].kernel.assign([[0.0], [8.0]])  # scaled, not turned
+    motion.on_epoch_end(1, logs)
+    assert (logs[f"norm_{name}"], logs[f"angle_{name}"]) == (pytest.approx(8.0), pytest.approx(0))
+
+
+def test_a_layer_before_batch_norm_can_be_scaled_without_changing_the_function():
+    keras.utils.set_random_seed(0)
+    hidden, head = keras.layers.Dense(8), keras.layers.Dense(3, activation="softmax")
+    net = keras.Sequential(
+        [
+            keras.Input((4,)),
+            hidden,
+            keras.layers.BatchNormalization(epsilon=1e-9),
+            keras.layers.ReLU(),
+            head,
+        ]
+    )
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    assert scale_change(net, x, hidden) < 1e-4
+    assert scale_change(net, x, head) > 0.05
+    before = [w.copy() for w in hidden.get_weights()]
+    scale_change(net, x, hidden)  # the weights are restored after
+    for old, new in zip(before, hidden.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_the_epochs_a_finding_reads_off_its_curves():
+    assert random_labels.epochs_to_fit([0.2, 0.985, 0.99, 0.97, 1.0]) == 3
+    assert math.isnan(random_labels.epochs_to_fit([0.2, 0.5]))
+    epochs = [
+        {"epoch": e, "val_accuracy": v, "noisy_given_accuracy": m}
+        for e, v, m in [(1, 0.6, 0.1), (2, 0.8, 0.3), (3, 0.8, 0.5), (4, 0.7, 0.9)]
+    ]
+    assert patterns._best(epochs)["epoch"] == 2  # the first of the best, as early stopping
+    assert patterns._memorized_at(epochs) == 3
+
+
+@pytest.mark.slow  # about two minutes: twenty tiny trainings in a subprocess
+def test_every_finding_writes_its_page_in_its_quick_version(tmp_path):
+    done = run(
+        "-m", "l2zoo", "study", "all", "--quick", "--out", tmp_path, cwd=tmp_path, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    pages = {
+        "decoupled_weight_decay": ("adam_l2.png", "adamw.png", "grid.csv"),
+        "random_labels": ("figure.png", "levels.csv", "regularizers.csv", "curves.csv"),
+        "patterns_before_noise": ("figure.png", "curves.csv"),
+        "dropout_max_norm": ("runs.csv",),
+        "batchnorm_l2": ("figure.png", "curves.csv", "runs.csv"),
+    }
+    for name, files in pages.items():
+        page = (tmp_path / f"{name}.md").read_text()
+        assert f"`l2zoo study {name} --quick`" in page
+        assert "## Side by side" in page and "| the paper | here | verdict |" in page
+        for file in files:
+            path = tmp_path / name / file
+            if file.endswith(".png"):
+                assert path.read_bytes()[:4] == b"\x89PNG"
+                assert f"]({name}/{file})" in page
+            else:
+                lines = path.read_text().splitlines()
+                assert len(lines) > 1 and "," in lines[0]
+    grid = (tmp_path / "decoupled_weight_decay" / "grid.csv").read_text().splitlines()
+    assert len(grid) == 1 + 4 + 2  # two cells per optimizer (its 0 shared), best again at seed 1
+    bad = run("-m", "l2zoo", "study", "ridge", cwd=tmp_path)
+    assert bad.returncode == 2 and "invalid choice: 'ridge'" in bad.stderr
