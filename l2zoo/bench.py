@@ -23,6 +23,7 @@ from l2zoo.backends import check_installed
 from l2zoo.data import load_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.presets import load_preset
+from l2zoo.roofline import flops_per_example
 from l2zoo.training import (
     EpochTimer,
     build_for_run,
@@ -55,6 +56,7 @@ def _epoch_runner(
         return examples / timer.seconds[-1]
 
     one_epoch.model = model  # what it trains, to look at
+    one_epoch.flops = flops_per_example(model)  # per training example, forward and backward
     return one_epoch
 
 
@@ -121,8 +123,9 @@ def zoo_runner(
 def measure(contenders: dict[str, Callable[[], float]], rounds: int = 4) -> list[dict[str, Any]]:
     """Run every contender's epoch in turn, `rounds` + 1 times; drop the warm-up round.
 
-    Returns one row per contender: median, min and max samples/s, and the median's ratio to
-    the first contender's (the reference).
+    Returns one row per contender: median, min and max samples/s, the median's ratio to
+    the first contender's (the reference), and where a contender knows its FLOPs per example
+    (`flops`), the FLOP/s that median achieves.
     """
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for round_index in range(rounds + 1):
@@ -138,6 +141,10 @@ def measure(contenders: dict[str, Callable[[], float]], rounds: int = 4) -> list
             "min": min(values),
             "max": max(values),
             "ratio_to_reference": statistics.median(values) / reference,
+            "flops_per_sample": getattr(contenders[name], "flops", None),
+            "flops_per_second": statistics.median(values) * contenders[name].flops
+            if getattr(contenders[name], "flops", None)
+            else None,
         }
         for name, values in samples.items()
     ]
@@ -259,7 +266,8 @@ class _Server:
             text=True,
             env=backends.environment(backend),
         )
-        self.names = self._ask(json.dumps(options))
+        self.flops = self._ask(json.dumps(options))  # every contender's FLOPs per example
+        self.names = list(self.flops)
 
     def _ask(self, line: str) -> Any:
         self.process.stdin.write(line + "\n")
@@ -270,7 +278,11 @@ class _Server:
         raise RuntimeError(f"the {self.backend} bench process ended (status {self.process.wait()})")
 
     def runner(self, name: str) -> Callable[[], float]:
-        return lambda: self._ask(name)
+        def one_epoch() -> float:
+            return self._ask(name)
+
+        one_epoch.flops = self.flops[name]
+        return one_epoch
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -279,9 +291,11 @@ class _Server:
 
 def serve() -> None:
     """A `_Server`'s process: the options on the first line of stdin, then one contender's
-    name per line; answers 'BENCH ' + JSON (the names, then each epoch's samples/s)."""
+    name per line; answers 'BENCH ' + JSON (each name's FLOPs per example, then each epoch's
+    samples/s)."""
     contenders = _contenders(**json.loads(sys.stdin.readline()))
-    print("BENCH " + json.dumps(list(contenders)), flush=True)
+    flops = {name: getattr(runner, "flops", None) for name, runner in contenders.items()}
+    print("BENCH " + json.dumps(flops), flush=True)
     for line in sys.stdin:
         print("BENCH " + json.dumps(contenders[line.strip()]()), flush=True)
 

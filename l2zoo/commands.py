@@ -359,7 +359,18 @@ def tune_command(args: argparse.Namespace) -> None:
 
 def bench_command(args: argparse.Namespace) -> None:
     from l2zoo.bench import bench, faster_backends
+    from l2zoo.roofline import bf16_native, peak_flops
 
+    peak = peak_flops("float32")
+    half = peak_flops("bfloat16") if bf16_native() else None
+    print(
+        f"machine peak (a 2048 x 2048 matmul, best of 8): float32 {peak / 1e9:.0f} GFLOP/s; "
+        + (
+            f"bfloat16 {half / 1e9:.0f} GFLOP/s (native)"
+            if half
+            else "bfloat16 emulated on this CPU (not measured)"
+        )
+    )
     rows = bench(
         args.data_dir,
         args.models,
@@ -373,7 +384,16 @@ def bench_command(args: argparse.Namespace) -> None:
     )
     print(
         format_table(
-            ("contender", "samples/s (median)", "min", "max", "x reference"),
+            (
+                "contender",
+                "samples/s (median)",
+                "min",
+                "max",
+                "x reference",
+                "MFLOP/sample",
+                "GFLOP/s",
+                "of fp32 peak",
+            ),
             [
                 [
                     row["contender"],
@@ -381,6 +401,15 @@ def bench_command(args: argparse.Namespace) -> None:
                     f"{row['min']:.0f}",
                     f"{row['max']:.0f}",
                     f"{row['ratio_to_reference']:.2f}",
+                    *(
+                        [
+                            f"{row['flops_per_sample'] / 1e6:.2f}",
+                            f"{row['flops_per_second'] / 1e9:.1f}",
+                            f"{row['flops_per_second'] / peak:.1%}",
+                        ]
+                        if row["flops_per_second"]
+                        else ["-"] * 3
+                    ),
                 ]
                 for row in rows
             ],

@@ -19,13 +19,9 @@ def test_measure_drops_the_warm_up_round_and_compares_medians():
 
         return one_epoch
 
-    rows = measure(
-        {
-            "reference": contender("reference", [1, 10, 30, 20]),
-            "fast": contender("fast", [5, 50, 70, 60]),
-        },
-        rounds=3,
-    )
+    fast = contender("fast", [5, 50, 70, 60])
+    fast.flops = 1000  # per example: the row gives the FLOP/s its median achieves
+    rows = measure({"reference": contender("reference", [1, 10, 30, 20]), "fast": fast}, rounds=3)
     assert calls == list(itertools.chain.from_iterable([["reference", "fast"]] * 4))  # in turn
     assert rows == [
         {
@@ -34,6 +30,8 @@ def test_measure_drops_the_warm_up_round_and_compares_medians():
             "min": 10,
             "max": 30,
             "ratio_to_reference": 1.0,
+            "flops_per_sample": None,
+            "flops_per_second": None,
         },
         {
             "contender": "fast",
@@ -41,6 +39,8 @@ def test_measure_drops_the_warm_up_round_and_compares_medians():
             "min": 50,
             "max": 70,
             "ratio_to_reference": 3.0,
+            "flops_per_sample": 1000,
+            "flops_per_second": 60_000,
         },
     ]
 

@@ -1,0 +1,32 @@
+"""FLOPs counted from layer shapes equal the hand counts; the peak is a matmul's rate."""
+
+import keras
+
+import l2zoo
+from l2zoo.roofline import flops_per_example, layer_flops, peak_flops
+
+
+def test_the_seed_network_costs_its_hand_count():
+    seed = l2zoo.build_mlp((28, 28, 1), 10, "none", units=(128,))
+    assert flops_per_example(seed) == 2 * (784 * 128 + 128 * 10) * 3  # multiply-adds x 2, x 3
+    assert flops_per_example(seed, training=False) == 2 * (784 * 128 + 128 * 10)
+
+
+def test_convolutions_and_attention_cost_their_hand_counts():
+    cnn = l2zoo.build_cnn((28, 28, 1), 10, "none")  # 3x3 'same', 32 then 64 filters, pooled
+    conv = 2 * (28 * 28 * 32 * 9 * 1 + 14 * 14 * 64 * 9 * 32)
+    assert flops_per_example(cnn, training=False) == conv + 2 * 7 * 7 * 64 * 10
+    vit = l2zoo.build_transformer((28, 28, 1), 10, "none")  # 16 tokens of 64, 4 heads of 16
+    patches = 2 * 16 * 64 * 7 * 7
+    attention = 2 * (4 * 16 * 64 * 64 + 4 * 16 * 16 * (16 + 16))  # q, k, v, out; scores, sum
+    mlp = 2 * 2 * 16 * 64 * 128
+    assert flops_per_example(vit, training=False) == patches + 4 * (attention + mlp) + 2 * 64 * 10
+    einsum = keras.layers.EinsumDense("btd,dhk->bthk", output_shape=(5, 4, 8))
+    net = keras.Sequential([keras.Input((5, 6)), einsum])
+    assert layer_flops(net.layers[0]) == 2 * 5 * 4 * 8 * 6
+
+
+def test_the_peak_is_the_rate_of_a_timed_matmul(monkeypatch):
+    times = iter([0.0, 1.0, 10.0, 12.0])  # two products: 1 s (the best), then 2 s
+    monkeypatch.setattr("l2zoo.roofline.time.perf_counter", lambda: next(times))
+    assert peak_flops(size=100, repeats=2) == 2 * 100**3 / 1.0
