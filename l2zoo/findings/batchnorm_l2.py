@@ -10,6 +10,7 @@ import numpy as np
 from l2zoo.findings.page import estimate, figure, mean, run, table, verdict
 from l2zoo.presets import load_preset
 from l2zoo.scores import EPSILON
+from l2zoo.training import fit_arrays
 
 TITLE = "L2 under batch norm sets the effective learning rate"
 PAPER = (
@@ -46,13 +47,16 @@ def setup(settings: dict[str, Any]) -> str:
         f"{settings['train_size']:,} MNIST training images, {settings['epochs']} epochs, "
         f"seeds {', '.join(map(str, settings['seeds']))}, L2 "
         f"{', '.join(f'{v:g}' for v in settings['l2'])} on the kernels. After every epoch: "
-        f"each Dense kernel's norm and the angle it turned through since the previous epoch."
+        f"per Dense layer, the median over its units of the norm ||w|| of a unit's incoming "
+        f"weights and of the angle they turned through since the previous epoch."
     )
 
 
 class KernelMotion(keras.callbacks.Callback):
-    """Adds, per Dense layer, `norm_NAME` (the kernel's Frobenius norm) and `angle_NAME` (the
-    degrees it turned through during the epoch) to every epoch's logs."""
+    """Adds, per Dense layer, `norm_NAME` and `angle_NAME` to every epoch's logs: the median
+    over its units of the norm of the unit's incoming weights, and of the degrees they turned
+    through during the epoch. Per unit, since batch norm normalizes each unit on its own:
+    it is each unit's weight vector whose scale the function ignores."""
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.layers = [
@@ -62,19 +66,22 @@ class KernelMotion(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for index, layer in enumerate(self.layers):
-            kernel = np.array(layer.kernel.numpy())
-            before = self.last[index]
-            cosine = np.sum(kernel * before) / (np.linalg.norm(kernel) * np.linalg.norm(before))
+            kernel, before = np.array(layer.kernel.numpy()), self.last[index]
+            norms = np.linalg.norm(kernel, axis=0)
+            cosines = np.sum(kernel * before, axis=0) / (norms * np.linalg.norm(before, axis=0))
+            angles = np.degrees(np.arccos(np.clip(cosines, -1, 1)))
             if logs is not None:
-                logs[f"norm_{layer.name}"] = float(np.linalg.norm(kernel))
-                logs[f"angle_{layer.name}"] = float(np.degrees(np.arccos(np.clip(cosine, -1, 1))))
+                logs[f"norm_{layer.name}"] = float(np.median(norms))
+                logs[f"angle_{layer.name}"] = float(np.median(angles))
             self.last[index] = kernel
 
 
 def scale_change(net: keras.Model, x: np.ndarray, layer: keras.layers.Layer) -> float:
     """The largest change of a predicted log-probability (batch statistics, as in training)
     when `layer`'s kernel and bias are multiplied by SCALE; the weights are restored after.
-    Log-probabilities, since a confident model's probabilities hardly move whatever changes."""
+    Log-probabilities, since a confident model's probabilities hardly move whatever changes.
+    Calling the model in training mode also moves batch norm's moving statistics: call it
+    after the run has been scored."""
 
     def log_probabilities() -> np.ndarray:
         probabilities = keras.ops.convert_to_numpy(net(x, training=True))
@@ -124,7 +131,7 @@ def measure(settings: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                             "angle": epochs[f"angle_{layer.name}"][index],
                         }
                     )
-            x = data.arrays["train"][0][:512]
+            x = fit_arrays(data)["train"][0][:512]  # scaled as the model sees them
             checks.append(
                 {
                     "l2": l2,
@@ -145,9 +152,9 @@ def report(measured: dict[str, Any], settings: dict[str, Any]) -> tuple[str, dic
     for row_index, layer in enumerate(layers):
         for column, (metric, label) in enumerate(
             (
-                ("norm", "||w||"),
-                ("effective_learning_rate", "lr / ||w||^2"),
-                ("angle", "degrees turned per epoch"),
+                ("norm", "a unit's ||w|| (median)"),
+                ("effective_learning_rate", "lr / ||w||^2 (median unit)"),
+                ("angle", "degrees turned per epoch (median)"),
             )
         ):
             axis = axes[row_index, column]
@@ -184,7 +191,7 @@ def report(measured: dict[str, Any], settings: dict[str, Any]) -> tuple[str, dic
                     layer,
                     estimate(first(l2, layer), 1),
                     estimate(final(l2, layer, "norm"), 1),
-                    estimate(final(l2, layer, "effective_learning_rate"), 1e6),
+                    estimate(final(l2, layer, "effective_learning_rate"), 1e3),
                     estimate(final(l2, layer, "angle"), 1),
                 ]
             )
@@ -208,9 +215,9 @@ def report(measured: dict[str, Any], settings: dict[str, Any]) -> tuple[str, dic
             [
                 "L2",
                 "layer",
-                "||w|| after epoch 1",
-                f"||w|| after epoch {last}",
-                "lr / ||w||^2 at the end (x 1e-6)",
+                "a unit's ||w|| after epoch 1 (median)",
+                f"after epoch {last}",
+                "lr / ||w||^2 at the end (x 1e-3)",
                 "degrees turned in the last epoch",
             ],
             rows,

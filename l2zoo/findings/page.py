@@ -20,14 +20,19 @@ from l2zoo.stats import interval
 from l2zoo.training import train
 
 
-def estimate(values: Sequence[float], scale: float = 100, unit: str = "") -> str:
+def numbers(values: Sequence[float | None]) -> list[float]:
+    """The values that are numbers (a run that never reached a mark is NaN or None)."""
+    return [v for v in values if v is not None and not math.isnan(v)]
+
+
+def estimate(values: Sequence[float], scale: float = 100) -> str:
     """'mean [low, high]' of `values` times `scale`: the 95% t-interval of the mean over seeds
     ('mean' alone for one value; '-' for none)."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
+    values = numbers(values)
     if not values:
         return "-"
     stats = interval(values)
-    text = f"{stats['mean'] * scale:.2f}{unit}"
+    text = f"{stats['mean'] * scale:.2f}"
     if stats["low"] is not None:
         text += f" [{stats['low'] * scale:.2f}, {stats['high'] * scale:.2f}]"
     return text
@@ -35,26 +40,38 @@ def estimate(values: Sequence[float], scale: float = 100, unit: str = "") -> str
 
 def mean(values: Sequence[float]) -> float:
     """The mean of the values that are numbers; NaN if none is."""
-    kept = [v for v in values if v is not None and not math.isnan(v)]
+    kept = numbers(values)
     return sum(kept) / len(kept) if kept else math.nan
 
 
 def spread(values: Sequence[float]) -> float:
     """The standard deviation of the values that are numbers (0 for fewer than two)."""
-    kept = [v for v in values if v is not None and not math.isnan(v)]
+    kept = numbers(values)
     return interval(kept)["std"] if len(kept) > 1 else 0.0
 
 
-def verdict(change: Sequence[float]) -> str:
-    """Whether a claimed gain, `change` seed by seed, separates from zero at 95%."""
+def paired(first: dict[int, float], second: dict[int, float]) -> list[float]:
+    """Seed by seed, `first` less `second` (each a value per seed), over the seeds both ran."""
+    return numbers([first[seed] - second[seed] for seed in first if seed in second])
+
+
+def verdict(change: Sequence[float], margin: float = 0.0) -> str:
+    """Whether a claimed gain, `change` seed by seed, holds at 95%: 'holds' when its interval
+    lies above -margin (with a margin: "at least as good, within margin"), 'reversed here'
+    when it lies below 0, else 'not separated from noise'."""
+    change = numbers(change)
     if len(change) < 2:
-        return "one seed: no interval"
+        return "fewer than two seeds: no interval"
     stats = interval(change)
-    if stats["low"] > 0:
+    if stats["low"] > -margin and (margin or stats["low"] > 0):
         return "holds"
     if stats["high"] < 0:
         return "reversed here"
     return "not separated from noise"
+
+
+def holds(claim: bool) -> str:
+    return "holds" if claim else "does not hold here"
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from l2zoo.findings.page import estimate, figure, mean, run, table, verdict
+from l2zoo.findings.page import estimate, figure, holds, mean, paired, run, table, verdict
 
 TITLE = "Patterns before noise"
 PAPER = (
@@ -30,18 +30,20 @@ QUICK = {"train_size": 300, "label_noise": 0.4, "epochs": 2, "seeds": (0,)}
 
 
 def setup(settings: dict[str, Any]) -> str:
+    """What was trained, for the page's header."""
     return (
         f"the MLP (512-256) under Adam, on {settings['train_size']:,} MNIST training images "
         f"with {settings['label_noise']:.0%} of the training labels changed to another class "
         f"(the validation labels stay true), {settings['epochs']} epochs, seeds "
-        f"{', '.join(map(str, settings['seeds']))}; presets {', '.join(PRESETS)} (the noisy-"
-        f"label strengths: L2 7e-3, dropout 0.77). After every epoch the stored training "
-        f"images are scored: the clean ones against their labels, the changed ones against "
-        f"the label given (memorized) and the true one."
+        f"{', '.join(map(str, settings['seeds']))}; presets {', '.join(PRESETS)} (their "
+        "strengths as shipped, scaled to the training set's size as the presets say). After "
+        "every epoch the stored training images are scored: the clean ones against their "
+        "labels, the changed ones against the label given (memorized) and the true one."
     )
 
 
 def measure(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every epoch of every preset and seed: the memorization scores and validation."""
     rows = []
     for preset in PRESETS:
         for seed in settings["seeds"]:
@@ -99,6 +101,7 @@ def _best(epochs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, dict, dict]:
+    """The page's body, its CSV file and its figure."""
     drawing, axes = figure(len(PRESETS), height=3.4)
     curves = (
         ("clean_accuracy", "clean examples (given = true label)"),
@@ -182,50 +185,53 @@ def report(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, d
     return body, files, {"figure.png": drawing}
 
 
+def _column(rows: list[dict[str, Any]], metric: str) -> list[float]:
+    return [row[metric] for row in rows]
+
+
+def _by_seed(rows: list[dict[str, Any]], metric: str) -> dict[int, float]:
+    return {row["seed"]: row[metric] for row in rows}
+
+
 def _verdicts(per_preset: dict[str, dict[str, list]]) -> str:
+    """The paper's claims, each with what was measured here and whether it holds."""
     none = per_preset["none"]
-    best_epoch = mean([row["epoch"] for row in none["best"]])
-    memorized = mean(none["memorized"])
-    at_best = mean([row["noisy_given_accuracy"] for row in none["best"]])
-    at_end = mean([row["noisy_given_accuracy"] for row in none["last"]])
+    at_end = _by_seed(none["last"], "noisy_given_accuracy")
+    # Per seed: the best epoch comes before half the noise is memorized (or it never is).
+    before = [
+        best["epoch"] < memorized or np.isnan(memorized)
+        for best, memorized in zip(none["best"], none["memorized"], strict=True)
+    ]
     rows = [
         [
             "without a regularizer the noise is memorized, after the clean examples",
-            f"none memorizes {100 * at_end:.1f}% of the changed examples by the end; "
-            f"clean training accuracy {estimate([r['clean_accuracy'] for r in none['last']])}%",
-            "holds" if at_end >= MEMORIZED else "does not hold here",
+            f"none memorizes {estimate(list(at_end.values()))}% of the changed examples by the "
+            f"end; clean training accuracy {estimate(_column(none['last'], 'clean_accuracy'))}%",
+            holds(mean(list(at_end.values())) >= MEMORIZED),
         ],
         [
             "early stopping's best epoch comes before memorization",
-            f"best epoch {best_epoch:.1f}, where {100 * at_best:.1f}% is memorized; "
-            + (
-                "half is memorized at epoch " + f"{memorized:.1f}"
-                if not np.isnan(memorized)
-                else "half is never memorized"
-            ),
-            "holds"
-            if at_best < MEMORIZED and not best_epoch >= memorized
-            else "does not hold here",
+            f"in {sum(before)} of {len(before)} runs of none the epoch of highest validation "
+            f"accuracy comes before half the changed examples are memorized; memorized there: "
+            f"{estimate([row['noisy_given_accuracy'] for row in none['best']])}%",
+            holds(all(before) and not all(np.isnan(none["memorized"]))),
         ],
     ]
     for preset in PRESETS[1:]:
         own = per_preset[preset]
-        delayed = mean([row["noisy_given_accuracy"] for row in own["last"]])
+        less = paired(at_end, _by_seed(own["last"], "noisy_given_accuracy"))
         clean = [row["clean_accuracy"] for row in own["last"]]
         rows.append(
             [
                 f"{preset} delays memorizing the noise, keeping the clean examples",
-                f"memorized at the end {100 * delayed:.1f}% (none {100 * at_end:.1f}%); clean "
-                f"training accuracy {estimate(clean)}%",
-                "holds" if delayed < at_end and mean(clean) >= 0.9 else "does not hold here",
+                f"memorized at the end: {estimate(less)} points less than none; clean training "
+                f"accuracy {estimate(clean)}%",
+                verdict(less) + ("" if mean(clean) >= 0.9 else ", losing clean examples"),
             ]
         )
-    final = {
-        preset: {row["seed"]: row["val_accuracy"] for row in per_preset[preset]["last"]}
-        for preset in PRESETS
-    }
+    final = {preset: _by_seed(per_preset[preset]["last"], "val_accuracy") for preset in PRESETS}
     for other in PRESETS[:-1]:
-        change = [final["dropout_noisy"][s] - final[other][s] for s in final[other]]
+        change = paired(final["dropout_noisy"], final[other])
         rows.append(
             [
                 f"dropout does better than {other}",
