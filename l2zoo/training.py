@@ -249,7 +249,7 @@ def fit_arrays(data: Data) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
     data."""
     if not backends.current().FEEDS_ARRAYS or not data.arrays:
         return None
-    return {split: _scaled(*pair) for split, pair in data.arrays.items()}
+    return {split: scaled(*pair) for split, pair in data.arrays.items()}
 
 
 def fit_inputs(
@@ -283,13 +283,13 @@ def _evaluate(
     error, which needs the probabilities in order."""
     in_memory = (arrays or data.arrays or {}).get(split)
     if in_memory is not None and not placement.multi_worker:
-        x, y = in_memory if arrays is not None else _scaled(*in_memory)
+        x, y = in_memory if arrays is not None else scaled(*in_memory)
         return classification_scores(net.predict(x, batch_size=global_batch, verbose=0), y)
     scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
     return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": None}
 
 
-def _scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels as the pipeline gives them: uint8 scaled to [0, 1] float32; labels int32."""
     x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
     return x, y.astype("int32")
@@ -729,7 +729,7 @@ def _memorization(data: Data, global_batch: int, placement: Placement) -> Memori
     under multi-worker training either, where predictions do not come back in order."""
     if data.true_train_labels is None or placement.multi_worker:
         return None
-    x, given = _scaled(*data.arrays["train"])
+    x, given = scaled(*data.arrays["train"])
     return Memorization(x, given, data.true_train_labels, global_batch)
 
 

@@ -7,10 +7,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from l2zoo.findings.page import estimate, figure, mean, run, table, verdict
+from l2zoo.findings.page import estimate, figure, holds, mean, run, table, verdict
 from l2zoo.presets import load_preset
 from l2zoo.scores import EPSILON
-from l2zoo.training import fit_arrays
+from l2zoo.training import scaled
 
 TITLE = "L2 under batch norm sets the effective learning rate"
 PAPER = (
@@ -37,6 +37,7 @@ QUICK = {**FULL, "train_size": 300, "epochs": 2, "seeds": (0,), "l2": (0.0, 5e-4
 MOMENTUM = 0.9
 SCALE = 5.0  # the invariance check multiplies a layer's kernel and bias by this
 INVARIANT = 1e-2  # "the function does not change": no probability moves by more
+HIGHER = 1.1  # "higher", "keep turning": by at least a tenth
 GROWTH = 0.01  # "the norm grows": by more than 1% from the first epoch's end to the last
 
 
@@ -131,7 +132,7 @@ def measure(settings: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                             "angle": epochs[f"angle_{layer.name}"][index],
                         }
                     )
-            x = fit_arrays(data)["train"][0][:512]  # scaled as the model sees them
+            x = scaled(*data.arrays["train"])[0][:512]  # as the model sees them
             checks.append(
                 {
                     "l2": l2,
@@ -304,13 +305,13 @@ def _verdicts(curves: list, checks: list, settings: dict, hidden: list[str], out
             "with L2 the effective learning rate lr / ||w||^2 stays higher",
             f"at epoch {last}, L2 {strongest:g} over none: "
             + ", ".join(f"{layer} {value:.1f}x" for layer, value in ratio.items()),
-            "holds" if all(value > 1 for value in ratio.values()) else "does not hold here",
+            holds(all(value > HIGHER for value in ratio.values())),
         ],
         [
             "so the weights keep turning (learning) with L2, and slow down without",
             "degrees turned in the last epoch, L2 vs none: "
             + ", ".join(f"{layer} {a:.2f} vs {b:.2f}" for layer, (a, b) in turned.items()),
-            "holds" if all(a > b for a, b in turned.values()) else "does not hold here",
+            holds(all(a > HIGHER * b for a, b in turned.values())),
         ],
         [
             "what L2 buys here (not a claim of the paper's)",

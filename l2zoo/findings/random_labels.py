@@ -9,7 +9,7 @@ import numpy as np
 
 from l2zoo.findings.page import estimate, figure, holds, mean, paired, run, spread, table
 from l2zoo.presets import load_preset
-from l2zoo.training import fit_arrays
+from l2zoo.training import scaled
 
 TITLE = "Memorization of random labels"
 PAPER = (
@@ -99,7 +99,7 @@ def _one(settings: dict[str, Any], level: float, fields: dict[str, Any], seed: i
         train_size=settings["train_size"],
         label_noise=level * 0.9,
         validate_every_epoch=False,
-        callbacks=lambda data: [FitAccuracy(*fit_arrays(data)["train"])],
+        callbacks=lambda data: [FitAccuracy(*scaled(*data.arrays["train"]))],
     )
     curve = result["epochs"]["fit_accuracy"]
     return {
