@@ -1,6 +1,7 @@
 """The benchmark's arithmetic: warm-up dropped, medians and ratios (no timing is asserted)."""
 
 import itertools
+import sys
 
 import pytest
 
@@ -73,3 +74,12 @@ def test_bench_times_every_contender_on_every_backend_side_by_side(mnist_dir):
         "l2zoo mlp 784-128-10 l2",
     ]
     assert all(backend in backends and ratio >= 1 for _, backend, ratio in verdicts)
+
+
+def test_a_pytorch_loop_is_timed_by_the_last_epoch_it_prints():
+    from l2zoo.bench import _command_runner
+
+    loop = "import sys; print('epoch 0: 1,000 samples/s'); print('epoch 1: 2,500.5 samples/s')"
+    assert _command_runner(f'{sys.executable} -c "{loop}"')() == 2500.5
+    single = "print('torch epochs=2 samples/s=74000 test_acc=0.97')"
+    assert _command_runner(f'{sys.executable} -c "{single}"')() == 74000
