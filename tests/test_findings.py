@@ -104,3 +104,14 @@ def test_every_finding_writes_its_page_in_its_quick_version(tmp_path):
     assert len(grid) == 1 + 4 + 4  # two cells per optimizer (its 0 shared), the best at 2 seeds
     bad = run("-m", "l2zoo", "study", "ridge", cwd=tmp_path)
     assert bad.returncode == 2 and "invalid choice: 'ridge'" in bad.stderr
+
+
+def test_a_page_that_cannot_be_written_is_refused_before_any_training(tmp_path, monkeypatch):
+    from l2zoo.findings import batchnorm_l2, run_finding
+
+    monkeypatch.setattr(batchnorm_l2, "measure", lambda settings: pytest.fail("trained"))
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(ValueError, match="cannot write the page into .*taken.*File exists"):
+        run_finding("batchnorm_l2", tmp_path / "taken", quick=True)
+    with pytest.raises(ValueError, match="no finding named 'ridge'; the findings: decoupled"):
+        run_finding("ridge", tmp_path)

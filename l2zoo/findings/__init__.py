@@ -37,6 +37,11 @@ def run_finding(name: str, out: str | Path = "docs/findings", quick: bool = Fals
     from l2zoo.findings.page import header, write
 
     module = finding(name)
+    out = Path(out)
+    try:  # before any training: a page that cannot be written fails now, not in 30 minutes
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot write the page into {str(out)!r}: {error.strerror}") from None
     settings = module.QUICK if quick else module.FULL
     start = time.perf_counter()
     measured = module.measure(settings)
@@ -55,4 +60,4 @@ def run_finding(name: str, out: str | Path = "docs/findings", quick: bool = Fals
             "\n**Quick version:** a handful of tiny trainings that check the machinery; its "
             "numbers say nothing about the claim.\n"
         )
-    return write(Path(out), name, top + "\n" + body, files, figures)
+    return write(out, name, top + "\n" + body, files, figures)
