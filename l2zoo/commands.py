@@ -359,7 +359,8 @@ def tune_command(args: argparse.Namespace) -> None:
 
 def bench_command(args: argparse.Namespace) -> None:
     from l2zoo.bench import bench, faster_backends
-    from l2zoo.roofline import bf16_native, peak_flops
+    from l2zoo.models import build_model
+    from l2zoo.roofline import bf16_native, dense_ceiling, peak_flops
 
     peak = peak_flops("float32")
     half = peak_flops("bfloat16") if bf16_native() else None
@@ -370,6 +371,11 @@ def bench_command(args: argparse.Namespace) -> None:
             if half
             else "bfloat16 emulated on this CPU (not measured)"
         )
+    )
+    seed = build_model("mlp", (28, 28, 1), 10, "none", units=(128,))
+    print(
+        f"the seed network's matrix products alone, batch {args.batch_size}, with NumPy's "
+        f"BLAS: {dense_ceiling(seed, args.batch_size):,.0f} samples/s"
     )
     rows = bench(
         args.data_dir,

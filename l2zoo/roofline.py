@@ -38,7 +38,8 @@ def _einsum_flops(equation: str, kernel_shape: tuple, output_shape: tuple) -> in
 
 
 def layer_flops(layer: keras.layers.Layer) -> int:
-    """Forward FLOPs of one example through `layer` (0 for layers that multiply no matrices)."""
+    """Forward FLOPs of one example through `layer` (0 for layers that multiply no matrices;
+    separable and transposed convolutions, which the zoo does not use, are not counted)."""
     if isinstance(layer, keras.layers.MultiHeadAttention):
         query, value = (tuple(t.shape) for t in layer.input[:2])
         tq, tk = _per_example(query[:-1]), _per_example(value[:-1])
@@ -63,7 +64,12 @@ def layer_flops(layer: keras.layers.Layer) -> int:
 def flops_per_example(model: keras.Model, training: bool = True) -> int:
     """FLOPs of one example through `model` (a built functional or Sequential model), forward
     only or, `training`, forward and backward."""
-    forward = sum(layer_flops(layer) for layer in model.layers)
+    forward = sum(
+        flops_per_example(layer, training=False)
+        if isinstance(layer, keras.Model)  # a model nested in the model
+        else layer_flops(layer)
+        for layer in model.layers
+    )
     return forward * (TRAINING_FACTOR if training else 1)
 
 
@@ -87,3 +93,35 @@ def peak_flops(dtype: str = "float32", size: int = 2048, repeats: int = 8) -> fl
         keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # waits for the result
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
+
+
+def matmul_seconds(m: int, k: int, n: int, repeats: int = 200) -> float:
+    """The best time of an (m x k) @ (k x n) float32 product with NumPy's BLAS, per product,
+    over `repeats` products in a row (best of three such rows)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(m, k)).astype("float32")
+    b = rng.normal(size=(k, n)).astype("float32")
+    a @ b
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
+
+
+def dense_ceiling(model: keras.Model, batch_size: int) -> float:
+    """Samples/s that a stack of Dense layers could not beat at `batch_size`: the time of its
+    matrix products alone, at this machine's BLAS speed for their shapes (forward, the weight
+    gradient, and the input gradient of every layer but the first), with nothing else in the
+    step. Small products run far below the machine's peak; this says how far for this model."""
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    seconds = 0.0
+    for index, layer in enumerate(dense):
+        inputs, units = layer.kernel.shape
+        seconds += matmul_seconds(batch_size, inputs, units)  # forward
+        seconds += matmul_seconds(inputs, batch_size, units)  # weight gradient
+        if index:
+            seconds += matmul_seconds(batch_size, units, inputs)  # input gradient
+    return batch_size / seconds

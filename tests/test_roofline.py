@@ -1,9 +1,10 @@
 """FLOPs counted from layer shapes equal the hand counts; the peak is a matmul's rate."""
 
 import keras
+import pytest
 
 import l2zoo
-from l2zoo.roofline import flops_per_example, layer_flops, peak_flops
+from l2zoo.roofline import dense_ceiling, flops_per_example, layer_flops, peak_flops
 
 
 def test_the_seed_network_costs_its_hand_count():
@@ -30,3 +31,19 @@ def test_the_peak_is_the_rate_of_a_timed_matmul(monkeypatch):
     times = iter([0.0, 1.0, 10.0, 12.0])  # two products: 1 s (the best), then 2 s
     monkeypatch.setattr("l2zoo.roofline.time.perf_counter", lambda: next(times))
     assert peak_flops(size=100, repeats=2) == 2 * 100**3 / 1.0
+
+
+def test_a_dense_stacks_ceiling_is_the_time_of_its_products_alone(monkeypatch):
+    seconds = []
+    monkeypatch.setattr(
+        "l2zoo.roofline.matmul_seconds", lambda m, k, n: seconds.append((m, k, n)) or 1e-6
+    )
+    seed = l2zoo.build_mlp((28, 28, 1), 10, "none", units=(128,))
+    assert dense_ceiling(seed, 64) == pytest.approx(64 / 5e-6)  # 5 products of 1 microsecond
+    assert seconds == [
+        (64, 784, 128),  # forward
+        (784, 64, 128),  # weight gradient; the first layer needs no input gradient
+        (64, 128, 10),
+        (128, 64, 10),
+        (64, 10, 128),  # the second layer's input gradient
+    ]
