@@ -43,6 +43,9 @@ def test_label_smoothing_changes_the_targets_as_the_formula_says():
     [("mixup", 2.0, (1e-5, 1e-5)), ("cutmix", 1.0, (0.1, 0.03))],
 )
 def test_mixup_and_cutmix_mix_training_batches_only(field, value, tolerance):
+    # The draws follow the global seed: fixed, or the share of mixed pairs below (about a
+    # third on average over 48 images) fell under 0.2 for about one seed in ten.
+    keras.utils.set_random_seed(0)
     x, y = two_classes(side=28)
     preset = load_preset("none", **{field: value})
     data = from_arrays(x, y, x_test=x, y_test=y, validation_split=0.25, batch_size=16)
