@@ -203,19 +203,29 @@ def _steps(best: list[dict[str, Any]], values: tuple[float, ...]) -> tuple[int, 
 
 def _verdicts(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     """The paper's claims, each with what was measured here and whether it holds."""
-    span, one_way = {}, {}
-    for optimizer, axis in AXES.items():
-        best = _best_per_rate(rows, optimizer, settings)
-        span[optimizer], one_way[optimizer] = _steps(best, tuple(settings[axis]))
-    # "Near the best": within two standard errors of the best cell's validation accuracy.
+    # One cell's validation accuracy is uncertain by a binomial standard error; differences
+    # within two of them (at the grid's best) decide nothing.
     validation = round(settings["train_size"] * 0.1)
-    near, tolerance = {}, {}
-    for optimizer in AXES:
+    near, tolerance, span, one_way, decided, widest = {}, {}, {}, {}, {}, {}
+    for optimizer, axis in AXES.items():
+        grid = _grid(rows, optimizer, settings)
         top = _best(rows, optimizer, settings)["val_accuracy"]
         tolerance[optimizer] = 2 * math.sqrt(top * (1 - top) / validation)
-        near[optimizer] = sum(
-            r["val_accuracy"] >= top - tolerance[optimizer]
-            for r in _grid(rows, optimizer, settings)
+        near[optimizer] = sum(r["val_accuracy"] >= top - tolerance[optimizer] for r in grid)
+        spreads = {
+            lr: max(r["val_accuracy"] for r in grid if r["learning_rate"] == lr)
+            - min(r["val_accuracy"] for r in grid if r["learning_rate"] == lr)
+            for lr in settings["learning_rates"]
+        }
+        widest[optimizer] = max(spreads.values())
+        best = [
+            row
+            for row in _best_per_rate(rows, optimizer, settings)
+            if spreads[row["learning_rate"]] > tolerance[optimizer]
+        ]
+        decided[optimizer] = len(best)
+        span[optimizer], one_way[optimizer] = (
+            _steps(best, tuple(settings[axis])) if best else (0, True)
         )
     cells = len(settings["learning_rates"]) * len(settings["l2"])
     best = {optimizer: _best(rows, optimizer, settings) for optimizer in AXES}
@@ -231,23 +241,38 @@ def _verdicts(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     }
     change = paired(again["adamw"], again["adam_l2"])
     rates = len(settings["learning_rates"])
+    undecided = {o: decided[o] < 2 for o in AXES}
+
+    def moves(optimizer: str) -> str:
+        return (
+            f"at {decided[optimizer]} of {rates} learning rates the strengths differ by more "
+            f"than two standard errors ({100 * tolerance[optimizer]:.1f} points; the widest "
+            f"spread of a learning rate's row: {100 * widest[optimizer]:.1f})"
+            + (
+                ""
+                if undecided[optimizer]
+                else f"; over those the best moves {span[optimizer]} grid steps, "
+                + ("one way" if one_way[optimizer] else "back and forth")
+            )
+        )
+
     rows_out = [
         [
             "Adam + L2's best penalty moves with the learning rate (a diagonal)",
-            f"over {rates} learning rates its best L2 (on validation) moves {span['adam_l2']} "
-            f"grid steps, {'one way' if one_way['adam_l2'] else 'back and forth'} (one seed)",
-            holds(span["adam_l2"] >= 2 and one_way["adam_l2"]),
+            moves("adam_l2") + " (one seed)",
+            "undecided: the penalty changes too little here"
+            if undecided["adam_l2"]
+            else holds(span["adam_l2"] >= 2 and one_way["adam_l2"]),
         ],
         [
             "AdamW's best decay moves less (closer to separable)",
-            f"its best decay moves {span['adamw']} grid steps (Adam + L2: {span['adam_l2']})",
-            holds(span["adamw"] < span["adam_l2"]),
+            moves("adamw"),
+            "undecided" if any(undecided.values()) else holds(span["adamw"] < span["adam_l2"]),
         ],
         [
             "AdamW's good region is wider",
             f"cells within two standard errors of the grid's best validation accuracy "
-            f"({100 * tolerance['adamw']:.1f} and {100 * tolerance['adam_l2']:.1f} points, "
-            f"{validation} validation images): AdamW {near['adamw']} of {cells}, Adam + L2 "
+            f"({validation} validation images): AdamW {near['adamw']} of {cells}, Adam + L2 "
             f"{near['adam_l2']} of {cells}",
             holds(near["adamw"] > near["adam_l2"]),
         ],
