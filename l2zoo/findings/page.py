@@ -71,6 +71,7 @@ def verdict(change: Sequence[float], margin: float = 0.0) -> str:
 
 
 def holds(claim: bool) -> str:
+    """A verdict on a claim measured without an interval (a count, a direction)."""
     return "holds" if claim else "does not hold here"
 
 
