@@ -1,6 +1,7 @@
 """Training speed, measured fairly on a shared machine: the contenders train one epoch each
 in turn for several rounds, and medians after the warm-up round are compared. In one process
 on one backend, or on several backends, each in a process of its own, rounds interleaved.
+Beside speed, the peak resident memory of the process while each contender trained.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,14 +39,31 @@ from l2zoo.training import (
 REFERENCE = "keras model.fit (default)"
 
 
+Epoch = tuple[float, int | None]  # samples/s, peak resident bytes (None where unknown)
+
+
+def peak_resident(reset: bool = False, process: int | str = "self") -> int | None:
+    """A process's peak resident memory in bytes since it started or since the last reset
+    (Linux: VmHWM, reset through /proc/PID/clear_refs); None where /proc does not say."""
+    try:
+        if reset:
+            Path(f"/proc/{process}/clear_refs").write_text("5")
+        found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{process}/status").read_text())
+    except OSError:
+        return None
+    return int(found[1]) * 1024 if found else None
+
+
 def _epoch_runner(
     model: keras.Model, examples: int, fit_args: dict[str, Any]
-) -> Callable[[], float]:
-    """A function that trains `model` one more epoch and returns its samples per second."""
+) -> Callable[[], Epoch]:
+    """A function that trains `model` one more epoch and returns its samples per second and
+    the process's peak resident memory during it."""
     epochs_done = 0
 
-    def one_epoch() -> float:
+    def one_epoch() -> Epoch:
         nonlocal epochs_done
+        peak_resident(reset=True)
         timer = EpochTimer()
         model.fit(
             **fit_args,
@@ -53,14 +73,14 @@ def _epoch_runner(
             callbacks=[timer],
         )
         epochs_done += 1
-        return examples / timer.seconds[-1]
+        return examples / timer.seconds[-1], peak_resident()
 
     one_epoch.model = model  # what it trains, to look at
     one_epoch.flops = flops_per_example(model)  # per training example, forward and backward
     return one_epoch
 
 
-def reference_seed_network(x: np.ndarray, y: np.ndarray, batch_size: int) -> Callable[[], float]:
+def reference_seed_network(x: np.ndarray, y: np.ndarray, batch_size: int) -> Callable[[], Epoch]:
     """The seed's 784-128-10 network with L2(1e-4) as a user writes it in plain Keras:
     a Sequential model, default `compile` (one step per call, no XLA), `fit` on NumPy arrays."""
     regularizer = keras.regularizers.L2(1e-4)
@@ -89,7 +109,7 @@ def zoo_runner(
     pipeline: bool = False,
     precision: str = "float32",
     **overrides: Any,
-) -> Callable[[], float]:
+) -> Callable[[], Epoch]:
     """A zoo model built, compiled and fed exactly as `l2zoo.train` does on one device (on
     JAX and torch: from NumPy arrays when the preset does not augment), for
     `epochs` epochs (the span of a 'cosine' schedule). `pipeline` feeds the tf.data pipeline
@@ -120,19 +140,22 @@ def zoo_runner(
     return _epoch_runner(net, data.train_examples, inputs)
 
 
-def measure(contenders: dict[str, Callable[[], float]], rounds: int = 4) -> list[dict[str, Any]]:
+def measure(contenders: dict[str, Callable[[], Epoch]], rounds: int = 4) -> list[dict[str, Any]]:
     """Run every contender's epoch in turn, `rounds` + 1 times; drop the warm-up round.
 
     Returns one row per contender: median, min and max samples/s, the median's ratio to
-    the first contender's (the reference), and where a contender knows its FLOPs per example
-    (`flops`), the FLOP/s that median achieves.
+    the first contender's (the reference), where a contender knows its FLOPs per example
+    (`flops`), the FLOP/s that median achieves, and the highest peak resident memory of its
+    measured epochs.
     """
     samples: dict[str, list[float]] = {name: [] for name in contenders}
+    memory: dict[str, list[int]] = {name: [] for name in contenders}
     for round_index in range(rounds + 1):
         for name, one_epoch in contenders.items():
-            speed = one_epoch()
+            speed, peak = one_epoch()
             if round_index:
                 samples[name].append(speed)
+                memory[name] += [peak] if peak else []
     reference = statistics.median(next(iter(samples.values())))
     return [
         {
@@ -145,6 +168,7 @@ def measure(contenders: dict[str, Callable[[], float]], rounds: int = 4) -> list
             "flops_per_second": statistics.median(values) * contenders[name].flops
             if getattr(contenders[name], "flops", None)
             else None,
+            "peak_memory": max(memory[name], default=None),
         }
         for name, values in samples.items()
     ]
@@ -210,7 +234,7 @@ def _contenders(
     rounds: int,
     variants: bool,
     train_size: int | None,
-) -> dict[str, Callable[[], float]]:
+) -> dict[str, Callable[[], Epoch]]:
     """Every contender of `bench` on this process's backend, the reference first."""
     splits, _ = load_arrays("mnist", data_dir)
     x, y = (array[:train_size] for array in splits["train"])
@@ -277,9 +301,10 @@ class _Server:
                 return json.loads(answer.removeprefix("BENCH "))
         raise RuntimeError(f"the {self.backend} bench process ended (status {self.process.wait()})")
 
-    def runner(self, name: str) -> Callable[[], float]:
-        def one_epoch() -> float:
-            return self._ask(name)
+    def runner(self, name: str) -> Callable[[], Epoch]:
+        def one_epoch() -> Epoch:
+            speed, peak = self._ask(name)
+            return speed, peak
 
         one_epoch.flops = self.flops[name]
         return one_epoch
@@ -300,19 +325,29 @@ def serve() -> None:
         print("BENCH " + json.dumps(contenders[line.strip()]()), flush=True)
 
 
-def _command_runner(command: str) -> Callable[[], float]:
+def _command_runner(command: str) -> Callable[[], Epoch]:
     """Runs `command` once per call; its samples/s as it prints them ('74,000 samples/s' or
     'samples/s=74000'), the last it prints: a loop printing one line per epoch is timed by its
-    last epoch, after its own warm-up."""
+    last epoch, after its own warm-up. Its peak resident memory: the whole process's."""
 
-    def run() -> float:
-        done = subprocess.run(shlex.split(command), capture_output=True, text=True)
-        found = re.findall(r"samples/s ?[=:] ?([\d,.]+)", done.stdout) or re.findall(
-            r"(\d[\d,]*(?:\.\d+)?) samples/s", done.stdout
+    def run() -> Epoch:
+        process = subprocess.Popen(
+            shlex.split(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        if done.returncode or not found:
-            raise RuntimeError(f"{command!r} printed no samples/s: {done.stdout}{done.stderr}")
-        return float(found[-1].replace(",", ""))
+        output: list[str] = []
+        reader = threading.Thread(target=lambda: output.append(process.stdout.read()))
+        reader.start()
+        peak = None  # polled: a child's own rusage counts the parent's memory it forked from
+        while process.poll() is None:
+            peak = peak_resident(process=process.pid) or peak
+            time.sleep(0.05)
+        reader.join()
+        found = re.findall(r"samples/s ?[=:] ?([\d,.]+)", output[0]) or re.findall(
+            r"(\d[\d,]*(?:\.\d+)?) samples/s", output[0]
+        )
+        if process.returncode or not found:
+            raise RuntimeError(f"{command!r} printed no samples/s: {output[0]}")
+        return float(found[-1].replace(",", "")), peak
 
     return run
 

@@ -399,6 +399,7 @@ def bench_command(args: argparse.Namespace) -> None:
                 "MFLOP/sample",
                 "GFLOP/s",
                 "of fp32 peak",
+                "peak memory (MiB)",
             ),
             [
                 [
@@ -416,6 +417,7 @@ def bench_command(args: argparse.Namespace) -> None:
                         if row["flops_per_second"]
                         else ["-"] * 3
                     ),
+                    f"{row['peak_memory'] / 2**20:,.0f}" if row["peak_memory"] else "-",
                 ]
                 for row in rows
             ],
