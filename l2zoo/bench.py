@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from l2zoo import backends
-from l2zoo.backends import check_installed
+from l2zoo.backends import Placement, check_installed
 from l2zoo.data import load_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.presets import load_preset
@@ -37,6 +37,7 @@ from l2zoo.training import (
 )
 
 REFERENCE = "keras model.fit (default)"
+ONE_DEVICE = Placement("OneDevice", 1)
 
 
 Epoch = tuple[float, int | None]  # samples/s, peak resident bytes (None where unknown)
@@ -54,7 +55,7 @@ def peak_resident(reset: bool = False, process: int | str = "self") -> int | Non
     return int(found[1]) * 1024 if found else None
 
 
-def _epoch_runner(
+def epoch_runner(
     model: keras.Model, examples: int, fit_args: dict[str, Any]
 ) -> Callable[[], Epoch]:
     """A function that trains `model` one more epoch and returns its samples per second and
@@ -65,13 +66,14 @@ def _epoch_runner(
         nonlocal epochs_done
         peak_resident(reset=True)
         timer = EpochTimer()
-        model.fit(
-            **fit_args,
-            initial_epoch=epochs_done,
-            epochs=epochs_done + 1,
-            verbose=0,
-            callbacks=[timer],
-        )
+        with backends.current().fit_scope(model, ONE_DEVICE):
+            model.fit(
+                **fit_args,
+                initial_epoch=epochs_done,
+                epochs=epochs_done + 1,
+                verbose=0,
+                callbacks=[timer],
+            )
         epochs_done += 1
         return examples / timer.seconds[-1], peak_resident()
 
@@ -93,7 +95,7 @@ def reference_seed_network(x: np.ndarray, y: np.ndarray, batch_size: int) -> Cal
         ]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return _epoch_runner(model, len(x), {"x": x, "y": y, "batch_size": batch_size})
+    return epoch_runner(model, len(x), {"x": x, "y": y, "batch_size": batch_size})
 
 
 def zoo_runner(
@@ -137,7 +139,7 @@ def zoo_runner(
         if pipeline
         else fit_inputs(data, preset, batch_size, None, fit_arrays(data))
     )
-    return _epoch_runner(net, data.train_examples, inputs)
+    return epoch_runner(net, data.train_examples, inputs)
 
 
 def measure(contenders: dict[str, Callable[[], Epoch]], rounds: int = 4) -> list[dict[str, Any]]:

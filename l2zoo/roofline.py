@@ -18,6 +18,7 @@ import numpy as np
 
 TRAINING_FACTOR = 3  # forward + backward (input gradients and weight gradients)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # a CPU with these computes bfloat16 natively
+AMX_FLAGS = ("amx_bf16",)  # ... and with this one, in matrix units (AMX) much faster
 
 
 def _per_example(shape: tuple) -> int:
@@ -73,12 +74,21 @@ def flops_per_example(model: keras.Model, training: bool = True) -> int:
     return forward * (TRAINING_FACTOR if training else 1)
 
 
-def bf16_native() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX), from
-    /proc/cpuinfo; elsewhere bfloat16 is emulated and slower than float32."""
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags, from /proc/cpuinfo (empty where there is none)."""
     info = Path("/proc/cpuinfo")
-    flags = set(info.read_text().split()) if info.is_file() else set()
-    return any(flag in flags for flag in BF16_FLAGS)
+    return set(info.read_text().split()) if info.is_file() else set()
+
+
+def bf16_native() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX); elsewhere
+    bfloat16 is emulated and slower than float32."""
+    return bool(cpu_flags().intersection(BF16_FLAGS))
+
+
+def has_amx() -> bool:
+    """Whether this CPU has AMX's bfloat16 matrix units."""
+    return bool(cpu_flags().intersection(AMX_FLAGS))
 
 
 def peak_flops(dtype: str = "float32", size: int = 2048, repeats: int = 8) -> float:

@@ -26,6 +26,7 @@ from l2zoo.models import build_model, check_model_arguments, default_preset, mod
 from l2zoo.presets import AUTO_GRIDS, SIZED_FIELDS, Preset, load_preset, scaling_text
 from l2zoo.quiet import without_retracing_warnings
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
+from l2zoo.roofline import has_amx
 from l2zoo.runs import (
     BACKUP_FOLDER,
     HISTORY_FILE,
@@ -58,6 +59,7 @@ def compile_model(
     unrolled_steps: int = UNROLLED_STEPS,
     jit_compile: bool | str = "auto",
     decay_steps: int | None = None,
+    replicas: int = 1,
 ) -> keras.Model:
     """Compile for classification with the preset's optimizer (fresh, with its weight-decay
     exclusions, which Keras does not save: use this on a loaded model too). `decay_steps`,
@@ -66,21 +68,26 @@ def compile_model(
     the backend runs on one device: 128, 1 on torch).
 
     Keras' `loss` is the objective, cross-entropy plus the penalty (`model.losses`); the
-    metric `nll` is the cross-entropy alone, the data loss every l2zoo report calls loss."""
+    metric `nll` is the cross-entropy alone, the data loss every l2zoo report calls loss.
+
+    `jit_compile` 'auto' resolves for `replicas` (`resolve_jit_compile`); where it resolves
+    to no XLA, the model's `xla_batchnorm` lets the backend compile its batch norms alone
+    (`fit_scope` on TensorFlow)."""
     if steps_per_execution is None:
         one_device = Placement("OneDevice", 1)
         steps_per_execution = backends.current().steps_per_execution(
             one_device, STEPS_PER_EXECUTION
         )
-    jit_compile = resolve_jit_compile(jit_compile, 1, model)
+    resolved = resolve_jit_compile(jit_compile, replicas, model)
     preset = load_preset(preset)
     model.compile(
         optimizer=preset.make_optimizer(decay_steps),
         **_loss_and_metrics(preset),
         steps_per_execution=steps_per_execution,
-        jit_compile=jit_compile,
+        jit_compile=resolved,
     )
     model.unrolled_steps_per_execution = unrolled_steps
+    model.xla_batchnorm = jit_compile == "auto" and not resolved and replicas == 1
     return model
 
 
@@ -123,8 +130,9 @@ def build_for_run(
         preset,
         steps_per_execution=steps_per_execution,
         unrolled_steps=unrolled_steps,
-        jit_compile=resolve_jit_compile(jit_compile, replicas, net),
+        jit_compile=jit_compile,
         decay_steps=epochs * (data.train_examples // global_batch),
+        replicas=replicas,
     )
     return net
 
@@ -219,12 +227,23 @@ class Memorization(keras.callbacks.Callback):
             logs.update({name: value for name, value in scores.items() if value is not None})
 
 
-PRECISIONS = ("float32", "mixed")
+PRECISIONS = ("auto", "float32", "mixed")
 
 
 def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+
+
+def resolve_precision(precision: str) -> str:
+    """'float32' or 'mixed'; 'auto' is mixed on a CPU with AMX, whose bfloat16 matrix units
+    train the CNN about twice as fast, and float32 elsewhere: with bfloat16 emulated (AVX2)
+    or computed by AVX-512 BF16 alone it measured no faster or slower (docs/speed.md). GPUs
+    were not measured: float32 there unless asked."""
+    check_precision(precision)
+    if precision != "auto":
+        return precision
+    return "mixed" if has_amx() and not backends.current().has_gpu() else "float32"
 
 
 @contextlib.contextmanager
@@ -360,7 +379,7 @@ def train(
     epochs: int = 5,
     batch_size: int = 64,
     strategy: Any = "auto",
-    precision: str = "float32",
+    precision: str = "auto",
     run_dir: str | Path | None = None,
     validate_every_epoch: bool = True,
     steps_per_execution: int = STEPS_PER_EXECUTION,
@@ -392,7 +411,8 @@ def train(
             GPUs, is Keras' DataParallel; anything else one device; on torch one device), or
             a tf.distribute strategy.
         precision: 'float32', or 'mixed': Keras' mixed_float16 on a GPU, mixed_bfloat16
-            on a CPU; variables, penalties and the softmax stay float32.
+            on a CPU; variables, penalties and the softmax stay float32. 'auto' (see
+            `resolve_precision`): mixed on a CPU with AMX, else float32.
         run_dir: the run folder (see `l2zoo.runs`): an interrupted run started again with
             it resumes; under multi-worker training the chief writes there, every other
             worker to `run_dir/worker-N`.
@@ -424,6 +444,7 @@ def train(
     whole_number("batch_size", batch_size)
     whole_number("steps_per_execution", steps_per_execution)
     _check_run_options(tensorboard, run_dir, precision)
+    precision = resolve_precision(precision)
     model_args = dict(model_args or {})
     check_model_arguments(model, model_args, sizes_only=True)
     preset = _run_preset(model, preset)

@@ -47,3 +47,23 @@ def test_a_dense_stacks_ceiling_is_the_time_of_its_products_alone(monkeypatch):
         (128, 64, 10),
         (64, 10, 128),  # the second layer's input gradient
     ]
+
+
+def test_auto_precision_is_mixed_only_on_a_cpu_with_amx(monkeypatch):
+    from l2zoo import backends, roofline
+    from l2zoo.training import resolve_precision
+
+    def on(*flags, gpu=False):
+        monkeypatch.setattr(roofline, "cpu_flags", lambda: set(flags))
+        monkeypatch.setattr(backends.current(), "has_gpu", lambda: gpu)
+        return resolve_precision("auto")
+
+    assert on("avx512f", "avx512_bf16", "amx_bf16") == "mixed"
+    assert on("avx512f", "avx512_bf16") == "float32"  # measured no faster (CNN), slower (ViT)
+    assert on("avx2") == "float32"  # emulated
+    assert on("amx_bf16", gpu=True) == "float32"  # GPUs not measured: as asked
+    assert resolve_precision("mixed") == "mixed" and resolve_precision("float32") == "float32"
+    with pytest.raises(
+        ValueError, match="precision must be one of auto, float32, mixed; got 'half'"
+    ):
+        resolve_precision("half")

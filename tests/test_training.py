@@ -336,6 +336,31 @@ def test_auto_jit_compile_on_a_cpu_leaves_xla_off_where_it_measured_slower(famil
     assert resolve_jit_compile(True, 1, model) is True
 
 
+def test_batch_norm_alone_under_xla_trains_exactly_as_keras_runs_it():
+    from l2zoo import backends
+    from l2zoo.backends import Placement
+    from l2zoo.training import compile_model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(256, 12, 12, 1)).astype("float32"), rng.integers(0, 10, 256)
+    trained = {}
+    for jit_compile in ("auto", False):  # auto: a CNN's step without XLA, its batch norms with
+        keras.utils.set_random_seed(0)
+        net = build_model("cnn", (12, 12, 1), 10, "batchnorm", filters=(4, 8), units=(8,))
+        compile_model(net, "batchnorm", steps_per_execution=4, jit_compile=jit_compile)
+        norms = [
+            layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        with backends.current().fit_scope(net, Placement("OneDevice", 1)):
+            compiled = [getattr(layer.call, "_jit_compile", None) for layer in norms]
+            net.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+        assert all("call" not in vars(layer) for layer in norms)  # the class's call again
+        trained[jit_compile] = (compiled, net.get_weights())
+    assert trained["auto"][0] == [True] * len(norms) and trained[False][0] == [None] * len(norms)
+    for fused, unfused in zip(trained["auto"][1], trained[False][1], strict=True):
+        np.testing.assert_allclose(fused, unfused, rtol=1e-3, atol=1e-4)  # moving stats too
+
+
 def test_ema_momentum_ends_fit_on_the_moving_average_of_the_weights():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(256, 8)).astype("float32"), rng.integers(0, 3, 256)
