@@ -287,10 +287,10 @@ def parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--precision",
-        default="auto",
-        choices=("auto", "float32", "mixed"),
-        help="mixed: Keras' mixed_float16 on a GPU, mixed_bfloat16 on a CPU; auto: mixed on "
-        "a CPU with AMX, float32 elsewhere (docs/speed.md)",
+        default="float32",
+        choices=("float32", "mixed", "auto"),
+        help="mixed: Keras' mixed_float16 on a GPU, mixed_bfloat16 on a CPU; auto: mixed where "
+        "measured faster (cnn on a CPU computing bfloat16 natively), else float32 (docs/speed.md)",
     )
     train.add_argument(
         "--run-dir",

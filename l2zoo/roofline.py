@@ -18,7 +18,6 @@ import numpy as np
 
 TRAINING_FACTOR = 3  # forward + backward (input gradients and weight gradients)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # a CPU with these computes bfloat16 natively
-AMX_FLAGS = ("amx_bf16",)  # ... and with this one, in matrix units (AMX) much faster
 
 
 def _per_example(shape: tuple) -> int:
@@ -84,11 +83,6 @@ def bf16_native() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX); elsewhere
     bfloat16 is emulated and slower than float32."""
     return bool(cpu_flags().intersection(BF16_FLAGS))
-
-
-def has_amx() -> bool:
-    """Whether this CPU has AMX's bfloat16 matrix units."""
-    return bool(cpu_flags().intersection(AMX_FLAGS))
 
 
 def peak_flops(dtype: str = "float32", size: int = 2048, repeats: int = 8) -> float:

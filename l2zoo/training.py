@@ -22,11 +22,17 @@ from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
-from l2zoo.models import build_model, check_model_arguments, default_preset, model_arguments
+from l2zoo.models import (
+    build_model,
+    check_model_arguments,
+    default_preset,
+    model_arguments,
+    variant,
+)
 from l2zoo.presets import AUTO_GRIDS, SIZED_FIELDS, Preset, load_preset, scaling_text
 from l2zoo.quiet import without_retracing_warnings
 from l2zoo.regularization import kernel_norm, penalty, weight_sparsity
-from l2zoo.roofline import has_amx
+from l2zoo.roofline import bf16_native
 from l2zoo.runs import (
     BACKUP_FOLDER,
     HISTORY_FILE,
@@ -235,15 +241,17 @@ def check_precision(precision: str) -> None:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
 
 
-def resolve_precision(precision: str) -> str:
-    """'float32' or 'mixed'; 'auto' is mixed on a CPU with AMX, whose bfloat16 matrix units
-    train the CNN about twice as fast, and float32 elsewhere: with bfloat16 emulated (AVX2)
-    or computed by AVX-512 BF16 alone it measured no faster or slower (docs/speed.md). GPUs
-    were not measured: float32 there unless asked."""
+def resolve_precision(precision: str, model: str) -> str:
+    """'float32' or 'mixed'; 'auto' is mixed for the CNN family on a CPU that computes
+    bfloat16 natively, where it measured 1.5x (AVX-512 BF16) and 2.0x (AMX) as fast, and
+    float32 for the MLP and the transformer (slower in bfloat16: 0.7x), where bfloat16 is
+    emulated (AVX2), and on GPUs (not measured). docs/speed.md has the runs."""
     check_precision(precision)
     if precision != "auto":
         return precision
-    return "mixed" if has_amx() and not backends.current().has_gpu() else "float32"
+    convolutional = variant(model).family == "cnn"
+    native = bf16_native() and not backends.current().has_gpu()
+    return "mixed" if convolutional and native else "float32"
 
 
 @contextlib.contextmanager
@@ -379,7 +387,7 @@ def train(
     epochs: int = 5,
     batch_size: int = 64,
     strategy: Any = "auto",
-    precision: str = "auto",
+    precision: str = "float32",
     run_dir: str | Path | None = None,
     validate_every_epoch: bool = True,
     steps_per_execution: int = STEPS_PER_EXECUTION,
@@ -412,7 +420,8 @@ def train(
             a tf.distribute strategy.
         precision: 'float32', or 'mixed': Keras' mixed_float16 on a GPU, mixed_bfloat16
             on a CPU; variables, penalties and the softmax stay float32. 'auto' (see
-            `resolve_precision`): mixed on a CPU with AMX, else float32.
+            `resolve_precision`): mixed where it measured faster (the CNN family on a CPU with
+            native bfloat16), else float32. The default keeps results alike on every machine.
         run_dir: the run folder (see `l2zoo.runs`): an interrupted run started again with
             it resumes; under multi-worker training the chief writes there, every other
             worker to `run_dir/worker-N`.
@@ -444,9 +453,9 @@ def train(
     whole_number("batch_size", batch_size)
     whole_number("steps_per_execution", steps_per_execution)
     _check_run_options(tensorboard, run_dir, precision)
-    precision = resolve_precision(precision)
     model_args = dict(model_args or {})
     check_model_arguments(model, model_args, sizes_only=True)
+    precision = resolve_precision(precision, model)
     preset = _run_preset(model, preset)
     if preset.auto_fields:  # a budget too small fails here, before any work
         auto.candidates(preset, auto.epochs_budget(auto_budget, epochs), epochs, seed)

@@ -49,21 +49,26 @@ def test_a_dense_stacks_ceiling_is_the_time_of_its_products_alone(monkeypatch):
     ]
 
 
-def test_auto_precision_is_mixed_only_on_a_cpu_with_amx(monkeypatch):
+def test_auto_precision_is_bfloat16_only_for_convolutions_where_the_cpu_computes_it(
+    monkeypatch,
+):
     from l2zoo import backends, roofline
     from l2zoo.training import resolve_precision
 
-    def on(*flags, gpu=False):
+    def on(model, *flags, gpu=False):
         monkeypatch.setattr(roofline, "cpu_flags", lambda: set(flags))
         monkeypatch.setattr(backends.current(), "has_gpu", lambda: gpu)
-        return resolve_precision("auto")
+        return resolve_precision("auto", model)
 
-    assert on("avx512f", "avx512_bf16", "amx_bf16") == "mixed"
-    assert on("avx512f", "avx512_bf16") == "float32"  # measured no faster (CNN), slower (ViT)
-    assert on("avx2") == "float32"  # emulated
-    assert on("amx_bf16", gpu=True) == "float32"  # GPUs not measured: as asked
-    assert resolve_precision("mixed") == "mixed" and resolve_precision("float32") == "float32"
+    assert on("cnn", "avx512f", "amx_bf16") == "mixed"  # 2.0x measured
+    assert on("cnn_reference", "avx512f", "avx512_bf16") == "mixed"  # a CNN variant: 1.5x
+    assert on("mlp", "avx512_bf16", "amx_bf16") == "float32"  # 0.7x
+    assert on("transformer", "avx512_bf16") == "float32"  # 0.76x
+    assert on("cnn", "avx2") == "float32"  # emulated
+    assert on("cnn", "avx512_bf16", gpu=True) == "float32"  # GPUs not measured: as asked
+    assert resolve_precision("mixed", "mlp") == "mixed"
+    assert resolve_precision("float32", "cnn") == "float32"
     with pytest.raises(
         ValueError, match="precision must be one of auto, float32, mixed; got 'half'"
     ):
-        resolve_precision("half")
+        resolve_precision("half", "cnn")
