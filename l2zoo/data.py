@@ -19,8 +19,11 @@ from l2zoo.checks import fraction as check_fraction
 from l2zoo.checks import whole_number
 from l2zoo.sources import Source, balanced_subset, check_labels, open_source
 
-# Examples held by the shuffle buffer of a streamed training set.
+# The shuffle buffer of a streamed training set: 10,000 examples, fewer where those would
+# take more than 64 MiB. Keras' fit holds about 2.5x a buffer's bytes (tensorflow#54299):
+# 10,000 images of 128x128x3 added 0.9 GiB, 1,365 of them 0.1 GiB (docs/speed.md).
 SHUFFLE_BUFFER = 10_000
+SHUFFLE_BUFFER_BYTES = 64 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +101,10 @@ def _stream_pipeline(
     given (training); else in the source's order."""
     dataset = stream()
     if seed is not None:
-        dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        image = dataset.element_spec[0]
+        fits = SHUFFLE_BUFFER_BYTES // (image.shape.num_elements() * image.dtype.size)
+        buffer = max(1, min(SHUFFLE_BUFFER, fits))
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=seed is not None)
     return _sharded(dataset.map(_scale, num_parallel_calls=tf.data.AUTOTUNE))
 

@@ -4,6 +4,8 @@ whoever imports them (l2zoo itself, the user's `import keras`, a notebook):
 - TensorFlow loads with standard error filtered (`l2zoo.quiet`), its devices found there too,
   so its start-up lines (absl before initialization, CUDA probes on a machine without a GPU)
   stay off the terminal and the notebook; L2ZOO_VERBOSE=1 keeps them.
+- glibc's memory arenas are capped at one per core from `import l2zoo` on (see
+  `cap_malloc_arenas`; before TensorFlow starts its threads if l2zoo is imported first).
 - Keras, once loaded, learns the zoo's own layers, so plain `keras.models.load_model` reads a
   model of every family.
 
@@ -12,8 +14,10 @@ whoever imports them (l2zoo itself, the user's `import keras`, a notebook):
 
 from __future__ import annotations
 
+import ctypes
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -30,6 +34,22 @@ def register_layers() -> None:
         import l2zoo.models.layers  # noqa: F401
     except Exception as error:
         warnings.warn(f"l2zoo could not register its layers with Keras: {error}", stacklevel=2)
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def cap_malloc_arenas() -> None:
+    """glibc gives threads that contend for memory arenas of their own, up to 8 per core;
+    TensorFlow's thread pools then fragment them so that training on a streamed dataset grew
+    by 90-450 MiB every epoch (docs/speed.md). At one arena per core it levels off. Not where
+    MALLOC_ARENA_MAX is set, nor off glibc."""
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, max(2, os.cpu_count() or 2))
+    except (OSError, AttributeError):  # another C library
+        pass
 
 
 def quiet_tensorflow(execute: Callable[[ModuleType], None], module: ModuleType) -> None:
@@ -76,6 +96,7 @@ class _OnImport(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Arrange the above for this process (at `import l2zoo`)."""
+    cap_malloc_arenas()
     if "keras" in sys.modules:
         register_layers()
         return
