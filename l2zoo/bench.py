@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from l2zoo import backends
-from l2zoo.backends import Placement, check_installed
+from l2zoo.backends import ONE_DEVICE, check_installed
 from l2zoo.data import load_arrays, load_dataset
 from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
 from l2zoo.presets import load_preset
@@ -37,7 +37,6 @@ from l2zoo.training import (
 )
 
 REFERENCE = "keras model.fit (default)"
-ONE_DEVICE = Placement("OneDevice", 1)
 
 
 Epoch = tuple[float, int | None]  # samples/s, peak resident bytes (None where unknown)
@@ -305,7 +304,7 @@ class _Server:
 
     def runner(self, name: str) -> Callable[[], Epoch]:
         def one_epoch() -> Epoch:
-            speed, peak = self._ask(name)
+            speed, peak = self._ask(name)  # JSON gives a list
             return speed, peak
 
         one_epoch.flops = self.flops[name]

@@ -80,9 +80,8 @@ def compile_model(
     to no XLA, the model's `xla_batchnorm` lets the backend compile its batch norms alone
     (`fit_scope` on TensorFlow)."""
     if steps_per_execution is None:
-        one_device = Placement("OneDevice", 1)
         steps_per_execution = backends.current().steps_per_execution(
-            one_device, STEPS_PER_EXECUTION
+            backends.ONE_DEVICE, STEPS_PER_EXECUTION
         )
     resolved = resolve_jit_compile(jit_compile, replicas, model)
     preset = load_preset(preset)

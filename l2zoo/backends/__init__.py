@@ -75,6 +75,10 @@ def current() -> ModuleType:
     return importlib.import_module(f"{__name__}.{name()}")
 
 
+# One replica on this process's default device: what the bench and a lone compile assume.
+ONE_DEVICE = Placement("OneDevice", 1)
+
+
 def place(strategy: Any = "auto") -> Placement:
     """The placement named `strategy` (a strategy name, or a tf.distribute strategy on
     TensorFlow) on the backend Keras runs on."""
