@@ -75,6 +75,36 @@ def test_the_epochs_a_finding_reads_off_its_curves():
     assert patterns._memorized_at(epochs) == 3
 
 
+def test_random_labels_verdict_counts_a_regularizer_fitted_only_given_longer_training():
+    settings = {**random_labels.QUICK, "epochs": 60, "longer": 180, "seeds": (0, 1)}
+    settings["regularizers"] = ("dropout", "augmentation")
+
+    def row(p, name, fit, test, seed, epochs=5):
+        return {
+            "corruption": p,
+            "regularizer": name,
+            "seed": seed,
+            "fit_accuracy": fit,
+            "test_accuracy": test,
+            "epochs_to_fit": epochs if fit >= 0.99 else math.nan,
+        }
+
+    levels = [row(p, "none", 1.0, t, s) for p, t in ((0.0, 0.95), (1.0, 0.1)) for s in (0, 1)]
+    regularized = levels + [
+        row(p, name, fit, test, s)
+        for p, fit, test in ((0.0, 1.0, 0.96), (1.0, 0.9, 0.1))
+        for name in settings["regularizers"]
+        for s in (0, 1)
+    ]
+    fitted = [row(1.0, "dropout", 0.995, 0.1, 0, 150), row(1.0, "augmentation", 0.999, 0.1, 0, 170)]
+    text = random_labels._verdicts(levels, regularized, fitted, settings)
+    assert "| holds, given 180 epochs |" in text
+    assert "dropout after 180: 99.5%" in text
+    fitted[1]["fit_accuracy"] = 0.6
+    text = random_labels._verdicts(levels, regularized, fitted, settings)
+    assert "| not for augmentation |" in text
+
+
 @pytest.mark.slow  # about two minutes: twenty tiny trainings in a subprocess
 def test_every_finding_writes_its_page_in_its_quick_version(tmp_path):
     done = run(
@@ -83,7 +113,13 @@ def test_every_finding_writes_its_page_in_its_quick_version(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     pages = {
         "decoupled_weight_decay": ("adam_l2.png", "adamw.png", "grid.csv"),
-        "random_labels": ("figure.png", "levels.csv", "regularizers.csv", "curves.csv"),
+        "random_labels": (
+            "figure.png",
+            "levels.csv",
+            "regularizers.csv",
+            "longer.csv",
+            "curves.csv",
+        ),
         "patterns_before_noise": ("figure.png", "curves.csv"),
         "dropout_max_norm": ("runs.csv",),
         "batchnorm_l2": ("figure.png", "curves.csv", "runs.csv"),
