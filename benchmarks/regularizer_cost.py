@@ -14,6 +14,7 @@ augmentation takes from the step.
 
 import argparse
 import math
+import statistics
 import time
 
 from l2zoo.bench import zoo_runner
@@ -33,11 +34,8 @@ parser.add_argument("--input-only", action="store_true", help="time the input pi
 args = parser.parse_args()
 
 
-def input_alone(name: str) -> float:
+def input_alone(data, name: str) -> float:
     """Samples/s of the preset's training pipeline iterated alone, best of three epochs."""
-    data = load_dataset(
-        "mnist", data_dir=args.data_dir, batch_size=args.batch_size, train_size=args.train_size
-    )
     preset, best = load_preset(name), 0.0
     for _ in range(3):
         start = time.perf_counter()
@@ -48,8 +46,12 @@ def input_alone(name: str) -> float:
 
 
 if args.input_only:
+    data = load_dataset(
+        "mnist", data_dir=args.data_dir, batch_size=args.batch_size, train_size=args.train_size
+    )
     for name in ["none", *args.presets]:
-        print(f"{name:<38}input pipeline alone {input_alone(name):,.0f} samples/s", flush=True)
+        speed = input_alone(data, name)
+        print(f"{name:<38}input pipeline alone {speed:,.0f} samples/s", flush=True)
     raise SystemExit
 
 runners = {
@@ -72,12 +74,12 @@ for _ in range(args.rounds):
         before = after
 
 print(f"{args.model}, {args.train_size} images, batch {args.batch_size}, {args.rounds} rounds")
-print(f"none: median {sorted(base['none'])[len(base['none']) // 2]:,.0f} samples/s")
+print(f"none: median {statistics.median(base['none']):,.0f} samples/s")
 print("preset                                speed against none (95% interval)   median samples/s")
 for name in args.presets:
     stats = interval(ratios[name])
     low, high = (math.exp(stats[key]) - 1 for key in ("low", "high"))
     print(
         f"{name:<38}{100 * (math.exp(stats['mean']) - 1):+6.1f}% [{100 * low:+.1f}, "
-        f"{100 * high:+.1f}]{'':<12}{sorted(base[name])[len(base[name]) // 2]:,.0f}"
+        f"{100 * high:+.1f}]{'':<12}{statistics.median(base[name]):,.0f}"
     )

@@ -304,8 +304,7 @@ class _Server:
 
     def runner(self, name: str) -> Callable[[], Epoch]:
         def one_epoch() -> Epoch:
-            speed, peak = self._ask(name)  # JSON gives a list
-            return speed, peak
+            return tuple(self._ask(name))  # JSON gives a list
 
         one_epoch.flops = self.flops[name]
         return one_epoch

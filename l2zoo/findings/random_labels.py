@@ -94,17 +94,14 @@ def epochs_to_fit(curve: list[float], threshold: float = FIT) -> float:
     return next((epoch for epoch, value in enumerate(curve, 1) if value >= threshold), np.nan)
 
 
-def _one(
-    settings: dict[str, Any], level: float, fields: dict[str, Any], seed: int, epochs: int = 0
-) -> dict:
-    """One run at corruption `level` under the preset fields `fields` (for `epochs`, else the
-    settings' epochs): its row."""
+def _one(settings: dict[str, Any], level: float, fields: dict[str, Any], seed: int) -> dict:
+    """One run at corruption `level` under the preset fields `fields`: its row."""
     _, result, _ = run(
         "mlp",
         load_preset("none", **fields),
         "mnist",
         seed=seed,
-        epochs=epochs or settings["epochs"],
+        epochs=settings["epochs"],
         train_size=settings["train_size"],
         label_noise=level * 0.9,
         validate_every_epoch=False,
@@ -143,7 +140,12 @@ def measure(settings: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     longer = [
         {
             "regularizer": name,
-            **_one(settings, 1.0, REGULARIZERS[name], settings["seeds"][0], settings["longer"]),
+            **_one(
+                {**settings, "epochs": settings["longer"]},
+                1.0,
+                REGULARIZERS[name],
+                settings["seeds"][0],
+            ),
         }
         for name in settings["regularizers"]
         if name in unfitted
