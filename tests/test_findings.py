@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import run
 
-from l2zoo.findings import decoupled, patterns, random_labels
+from l2zoo.findings import decoupled, max_norm, patterns, random_labels
 from l2zoo.findings.batchnorm_l2 import KernelMotion, scale_change
 
 
@@ -23,6 +23,32 @@ def test_adamw_axis_is_the_fraction_removed_per_step_at_every_learning_rate():
     adam = decoupled.preset("adam_l2", 1e-3, 1e-4)
     assert (adam.optimizer, adam.l2, adam.weight_decay, adam.batchnorm) == ("adam", 1e-4, 0, True)
     assert decoupled.preset("adamw", 1e-3, 0.0).optimizer == "adam"  # no decay: plain Adam
+
+
+def test_dropout_max_norm_trains_every_configuration_with_the_settings_optimizer():
+    sgd = {"optimizer": "sgd", "learning_rate": 0.05, "momentum": 0.95, "schedule": "cosine"}
+    presets = max_norm.configurations((1e-4,), sgd)
+    assert [p.name for p in presets] == [
+        "none",
+        "L2 0.0001",
+        "max-norm 3",
+        "dropout 0.5",
+        "dropout + max-norm",
+    ]
+    assert [(p.l2, p.max_norm, p.dropout) for p in presets] == [
+        (0, 0, 0),
+        (1e-4, 0, 0),
+        (0, 3, 0),
+        (0, 0, 0.5),
+        (0, 3, 0.5),
+    ]
+    assert {(p.optimizer, p.learning_rate, p.momentum, p.schedule) for p in presets} == {
+        ("sgd", 0.05, 0.95, "cosine")
+    }
+    assert max_norm.optimizer({"training": sgd}).startswith(
+        "SGD (learning rate 0.05, cosine, momentum 0.95"
+    )
+    assert max_norm.optimizer(max_norm.FULL).startswith("Adam (learning rate 0.001, constant,")
 
 
 def test_kernel_motion_logs_the_median_units_norm_and_turn():

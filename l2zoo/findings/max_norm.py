@@ -26,9 +26,10 @@ MAX_NORM = 3.0  # the paper's c was chosen on validation, typically 3-4
 DROPOUT = 0.5  # the paper's rate for hidden units
 
 
-def configurations(l2_values: tuple[float, ...]) -> list[Any]:
-    """The compared presets, each named as the tables show it."""
-    none = load_preset("none")
+def configurations(l2_values: tuple[float, ...], training: dict[str, Any]) -> list[Any]:
+    """The compared presets, each named as the tables show it, all trained as `training` (preset
+    fields of the optimizer: none means Adam at its default rate)."""
+    none = load_preset("none", **training)
     return [
         none,
         *(none.replace(name=f"L2 {value:g}", l2=value) for value in l2_values),
@@ -38,14 +39,30 @@ def configurations(l2_values: tuple[float, ...]) -> list[Any]:
     ]
 
 
-FULL = {"train_size": None, "epochs": 15, "seeds": (0, 1, 2), "l2": (1e-5, 1e-4, 1e-3)}
-QUICK = {"train_size": 300, "epochs": 1, "seeds": (0,), "l2": (1e-4,)}
+FULL = {
+    "train_size": None,
+    "epochs": 15,
+    "seeds": (0, 1, 2),
+    "l2": (1e-5, 1e-4, 1e-3),
+    "training": {},
+}
+QUICK = {"train_size": 300, "epochs": 1, "seeds": (0,), "l2": (1e-4,), "training": {}}
+
+
+def optimizer(settings: dict[str, Any]) -> str:
+    """How every configuration is trained, in words."""
+    preset = load_preset("none", **settings["training"])
+    momentum = f", momentum {preset.momentum:g}" if preset.momentum else ""
+    return (
+        f"{'SGD' if preset.optimizer == 'sgd' else preset.optimizer.capitalize()} (learning "
+        f"rate {preset.learning_rate:g}, {preset.schedule}{momentum}, batch 64)"
+    )
 
 
 def setup(settings: dict[str, Any]) -> str:
     size = settings["train_size"]
     return (
-        f"the MLP (512-256, ReLU) under Adam (learning rate 1e-3, batch 64), on "
+        f"the MLP (512-256, ReLU) under {optimizer(settings)}, on "
         f"{'all 60,000' if size is None else f'{size:,}'} MNIST training images, "
         f"{settings['epochs']} epochs, seeds {', '.join(map(str, settings['seeds']))}: no "
         f"regularization, L2 at {', '.join(f'{v:g}' for v in settings['l2'])} (the one with "
@@ -58,7 +75,7 @@ def setup(settings: dict[str, Any]) -> str:
 def measure(settings: dict[str, Any]) -> list[dict[str, Any]]:
     results = compare(
         "mlp",
-        configurations(settings["l2"]),
+        configurations(settings["l2"], settings["training"]),
         "mnist",
         train_size=settings["train_size"],
         epochs=settings["epochs"],
@@ -143,7 +160,7 @@ def report(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, d
         "units), train for hundreds of epochs with SGD, momentum and a high, decaying "
         "learning rate (which max-norm is there to allow), drop 20% of the input pixels too, "
         "and choose every strength on validation data; here the zoo's MLP trains "
-        f"{settings['epochs']} epochs under Adam at its default rate, dropout only after the "
+        f"{settings['epochs']} epochs under {optimizer(settings)}, dropout only after the "
         "hidden layers, with the paper's usual rate and norm bound.\n"
     )
     files = {
