@@ -45,10 +45,10 @@ def test_dropout_max_norm_trains_every_configuration_with_the_settings_optimizer
     assert {(p.optimizer, p.learning_rate, p.momentum, p.schedule) for p in presets} == {
         ("sgd", 0.05, 0.95, "cosine")
     }
-    assert max_norm.optimizer({"training": sgd}).startswith(
-        "SGD (learning rate 0.05, cosine, momentum 0.95"
+    assert max_norm.setup({**max_norm.FULL, "training": sgd}).startswith(
+        "the MLP (512-256, ReLU) under SGD (learning rate 0.05, cosine, momentum 0.95, batch 64)"
     )
-    assert max_norm.optimizer(max_norm.FULL).startswith("Adam (learning rate 0.001, constant,")
+    assert "under Adam (learning rate 0.001, constant, batch 64)" in max_norm.setup(max_norm.FULL)
 
 
 def test_kernel_motion_logs_the_median_units_norm_and_turn():
@@ -129,6 +129,9 @@ def test_random_labels_verdict_counts_a_regularizer_fitted_only_given_longer_tra
     fitted[1]["fit_accuracy"] = 0.6
     text = random_labels._verdicts(levels, regularized, fitted, settings)
     assert "| not for augmentation |" in text
+    # A run without regularizers (an investigation of the levels alone) claims nothing of them.
+    text = random_labels._verdicts(levels, levels, [], {**settings, "regularizers": ()})
+    assert "falls to chance" in text and "regularizers" not in text
 
 
 @pytest.mark.slow  # about two minutes: twenty tiny trainings in a subprocess

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from l2zoo.comparison import compare
-from l2zoo.findings.page import estimate, mean, table, verdict
+from l2zoo.findings.page import estimate, mean, table, trained_by, verdict
 from l2zoo.presets import load_preset
 
 TITLE = "Dropout with max-norm"
@@ -49,20 +49,10 @@ FULL = {
 QUICK = {"train_size": 300, "epochs": 1, "seeds": (0,), "l2": (1e-4,), "training": {}}
 
 
-def optimizer(settings: dict[str, Any]) -> str:
-    """How every configuration is trained, in words."""
-    preset = load_preset("none", **settings["training"])
-    momentum = f", momentum {preset.momentum:g}" if preset.momentum else ""
-    return (
-        f"{'SGD' if preset.optimizer == 'sgd' else preset.optimizer.capitalize()} (learning "
-        f"rate {preset.learning_rate:g}, {preset.schedule}{momentum}, batch 64)"
-    )
-
-
 def setup(settings: dict[str, Any]) -> str:
     size = settings["train_size"]
     return (
-        f"the MLP (512-256, ReLU) under {optimizer(settings)}, on "
+        f"the MLP (512-256, ReLU) under {trained_by(settings['training'])}, on "
         f"{'all 60,000' if size is None else f'{size:,}'} MNIST training images, "
         f"{settings['epochs']} epochs, seeds {', '.join(map(str, settings['seeds']))}: no "
         f"regularization, L2 at {', '.join(f'{v:g}' for v in settings['l2'])} (the one with "
@@ -160,8 +150,8 @@ def report(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, d
         "units), train for hundreds of epochs with SGD, momentum and a high, decaying "
         "learning rate (which max-norm is there to allow), drop 20% of the input pixels too, "
         "and choose every strength on validation data; here the zoo's MLP trains "
-        f"{settings['epochs']} epochs under {optimizer(settings)}, dropout only after the "
-        "hidden layers, with the paper's usual rate and norm bound.\n"
+        f"{settings['epochs']} epochs under {trained_by(settings['training'])}, dropout only "
+        "after the hidden layers, with the paper's usual rate and norm bound.\n"
     )
     files = {
         "runs.csv": (

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from l2zoo.atomic import write_csv, write_text
 from l2zoo.data import Data, load_dataset
 from l2zoo.plots import save
+from l2zoo.presets import load_preset
 from l2zoo.quiet import without_retracing_warnings
 from l2zoo.stats import interval
 from l2zoo.training import train
@@ -86,6 +87,18 @@ def figure(columns: int = 1, rows: int = 1, width: float = 4.2, height: float = 
     """A matplotlib Figure (no pyplot state) and its axes, `columns` x `rows` panels."""
     drawing = Figure(figsize=(width * columns, height * rows))
     return drawing, drawing.subplots(rows, columns, squeeze=False)
+
+
+def trained_by(training: dict[str, Any], batch: int = 64) -> str:
+    """How a finding trains, in words: the optimizer fields `training` changes from the
+    baseline preset (none: Adam at its default rate)."""
+    preset = load_preset("none", **training)
+    name = "SGD" if preset.optimizer == "sgd" else preset.optimizer.capitalize()
+    momentum = f", momentum {preset.momentum:g}" if preset.momentum else ""
+    return (
+        f"{name} (learning rate {preset.learning_rate:g}, {preset.schedule}{momentum}, "
+        f"batch {batch})"
+    )
 
 
 def run(
