@@ -23,6 +23,7 @@ def test_adamw_axis_is_the_fraction_removed_per_step_at_every_learning_rate():
     adam = decoupled.preset("adam_l2", 1e-3, 1e-4)
     assert (adam.optimizer, adam.l2, adam.weight_decay, adam.batchnorm) == ("adam", 1e-4, 0, True)
     assert decoupled.preset("adamw", 1e-3, 0.0).optimizer == "adam"  # no decay: plain Adam
+    assert not decoupled.preset("adamw", 1e-3, 1e-4, batchnorm=False).batchnorm
 
 
 def test_dropout_max_norm_trains_every_configuration_with_the_settings_optimizer():

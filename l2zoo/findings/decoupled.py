@@ -32,6 +32,7 @@ FULL = {
     "train_size": 5000,
     "epochs": 15,
     "filters": (16, 32),
+    "batchnorm": True,
     "learning_rates": (1e-4, 3e-4, 1e-3, 3e-3),
     "l2": (0.0, 1e-5, 1e-4, 1e-3, 1e-2),
     "decay": (0.0, 1e-5, 1e-4, 1e-3, 1e-2),
@@ -54,10 +55,11 @@ AS_GOOD = 0.005  # "at least as good": AdamW's best no worse than Adam + L2's by
 
 def setup(settings: dict[str, Any]) -> str:
     """What was trained, for the page's header."""
+    normalized = "batch norm after every convolution" if settings["batchnorm"] else "no batch norm"
     return (
-        f"the CNN ({' and '.join(map(str, settings['filters']))} filters, batch norm after "
-        f"every convolution) on {settings['train_size']:,} {settings['dataset']} training "
-        f"images, {settings['epochs']} epochs, the learning rate decayed to 0 on a cosine; "
+        f"the CNN ({' and '.join(map(str, settings['filters']))} filters, {normalized}) on "
+        f"{settings['train_size']:,} {settings['dataset']} training images, "
+        f"{settings['epochs']} epochs, the learning rate decayed to 0 on a cosine; "
         f"the grid at seed {settings['grid_seed']}, then each optimizer's best cell on "
         f"validation trained again at fresh seeds {', '.join(map(str, settings['seeds']))}, "
         f"where the two are compared. AdamW's axis is the decay per step at the start, "
@@ -66,10 +68,10 @@ def setup(settings: dict[str, Any]) -> str:
     )
 
 
-def preset(optimizer: str, learning_rate: float, strength: float) -> Any:
+def preset(optimizer: str, learning_rate: float, strength: float, batchnorm: bool = True) -> Any:
     """Adam with L2(strength), or AdamW removing `strength` of each kernel per step at the
-    schedule's start; batch norm and a cosine schedule either way."""
-    base = load_preset("none", batchnorm=True, schedule="cosine", learning_rate=learning_rate)
+    schedule's start; a cosine schedule either way, batch norm unless asked not to."""
+    base = load_preset("none", batchnorm=batchnorm, schedule="cosine", learning_rate=learning_rate)
     if optimizer == "adam_l2" or strength == 0:  # no decay: plain Adam
         return base.replace(name=optimizer, l2=strength)
     return base.replace(name="adamw", optimizer="adamw", weight_decay=strength / learning_rate)
@@ -81,7 +83,7 @@ def _cell(settings: dict[str, Any], optimizer: str, lr: float, strength: float, 
     try:
         _, result, _ = run(
             "cnn",
-            preset(optimizer, lr, strength),
+            preset(optimizer, lr, strength, settings["batchnorm"]),
             settings["dataset"],
             seed=seed,
             epochs=settings["epochs"],
