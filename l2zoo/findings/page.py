@@ -89,16 +89,13 @@ def figure(columns: int = 1, rows: int = 1, width: float = 4.2, height: float = 
     return drawing, drawing.subplots(rows, columns, squeeze=False)
 
 
-def trained_by(training: dict[str, Any], batch: int = 64) -> str:
+def trained_by(training: dict[str, Any]) -> str:
     """How a finding trains, in words: the optimizer fields `training` changes from the
-    baseline preset (none: Adam at its default rate)."""
+    baseline preset (none: Adam at its default rate), at `train`'s default batch of 64."""
     preset = load_preset("none", **training)
     name = "SGD" if preset.optimizer == "sgd" else preset.optimizer.capitalize()
     momentum = f", momentum {preset.momentum:g}" if preset.momentum else ""
-    return (
-        f"{name} (learning rate {preset.learning_rate:g}, {preset.schedule}{momentum}, "
-        f"batch {batch})"
-    )
+    return f"{name} (learning rate {preset.learning_rate:g}, {preset.schedule}{momentum}, batch 64)"
 
 
 def run(
