@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from l2zoo.findings.page import estimate, figure, holds, mean, run, table, verdict
+from l2zoo.findings.page import estimate, figure, holds, mean, run, table, trained_by, verdict
 from l2zoo.presets import load_preset
 from l2zoo.scores import EPSILON
 from l2zoo.training import scaled
@@ -41,10 +41,15 @@ HIGHER = 1.1  # "higher", "keep turning": by at least a tenth
 GROWTH = 0.01  # "the norm grows": by more than 1% from the first epoch's end to the last
 
 
+def _training(settings: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer's preset fields: SGD with momentum at the settings' constant rate."""
+    return {"optimizer": "sgd", "learning_rate": settings["learning_rate"], "momentum": MOMENTUM}
+
+
 def setup(settings: dict[str, Any]) -> str:
     return (
         f"the MLP (512-256) with batch norm between every hidden Dense and its ReLU, under "
-        f"SGD (learning rate {settings['learning_rate']:g}, constant, momentum {MOMENTUM:g}), on "
+        f"{trained_by(_training(settings))}, on "
         f"{settings['train_size']:,} MNIST training images, {settings['epochs']} epochs, "
         f"seeds {', '.join(map(str, settings['seeds']))}, L2 "
         f"{', '.join(f'{v:g}' for v in settings['l2'])} on the kernels. After every epoch: "
@@ -99,13 +104,7 @@ def scale_change(net: keras.Model, x: np.ndarray, layer: keras.layers.Layer) -> 
 def measure(settings: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     curves, checks = [], []
     for l2 in settings["l2"]:
-        preset = load_preset(
-            "batchnorm",
-            optimizer="sgd",
-            learning_rate=settings["learning_rate"],
-            momentum=MOMENTUM,
-            l2=l2,
-        )
+        preset = load_preset("batchnorm", **_training(settings), l2=l2)
         for seed in settings["seeds"]:
             net, result, data = run(
                 "mlp",
