@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from l2zoo import backends
+from l2zoo import backends, interrupt
 from l2zoo import commands as handlers
 from l2zoo.checks import Note
 from l2zoo.defaults import (
@@ -518,10 +518,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     output left (a closed pipe), 0 otherwise.
     TensorFlow's start-up lines are filtered out (`quiet`)."""
     args = parser().parse_args(argv)
-    with filtered_stderr(), _notes_on_one_line():
+    with filtered_stderr(), _notes_on_one_line(), interrupt.recorded():
         try:
             backends.use_backend(getattr(args, "backend", None))
             args.handler(args)
+            if interrupt.received():  # dropped by Python, and after the last batch
+                raise KeyboardInterrupt
         except (ValueError, FileNotFoundError) as error:
             print(f"l2zoo: error: {error}", file=sys.stderr)
             return 2

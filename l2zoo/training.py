@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from l2zoo import auto, backends, losses
+from l2zoo import auto, backends, interrupt, losses
 from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
@@ -328,11 +328,13 @@ def _callbacks(
     ema: bool,
     memorized: Memorization | None,
 ) -> list[keras.callbacks.Callback]:
-    """TerminateOnNaN and the progress bar; under label noise the memorization scores (before
-    the log that records them); with a run folder, the per-epoch log and the backup a resumed
-    run starts from; early stopping, TensorBoard and EMA validation if asked."""
+    """TerminateOnNaN, a Ctrl-C that Python dropped (`interrupt`) and the progress bar; under
+    label noise the memorization scores (before the log that records them); with a run
+    folder, the per-epoch log and the backup a resumed run starts from; early stopping,
+    TensorBoard and EMA validation if asked."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.LambdaCallback(on_train_batch_end=interrupt.stop_if_received),
         ProgbarLogger(),
         *([memorized] if memorized else []),
     ]

@@ -240,6 +240,35 @@ def test_ctrl_c_ends_a_run_in_one_line_that_names_the_command_resuming_it(tmp_pa
     assert json.loads((folder / "result.json").read_text())["epochs_completed"] == 4
 
 
+def test_a_ctrl_c_that_python_drops_in_a_finalizer_still_stops_training(mnist, monkeypatch):
+    from l2zoo import interrupt
+
+    dropped, batches = [], []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable))
+
+    class Finalized:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)  # lands here, where Python cannot raise it
+
+    def batch_end(batch, logs):  # once per `steps_per_execution` batches, here once an epoch
+        batches.append(batch)
+        if len(batches) == 1:
+            Finalized()
+
+    x, y = mnist["train"]
+    with interrupt.recorded(), pytest.raises(KeyboardInterrupt):
+        l2zoo.train(
+            "mlp",
+            data=(x[:2000], y[:2000], x[:100], y[:100]),
+            model_args={"units": (8,)},
+            epochs=3,
+            verbose=0,
+            callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=batch_end)],
+        )
+    assert [type(u.exc_value) for u in dropped] == [KeyboardInterrupt]
+    assert len(batches) == 1  # stopped at the next batch's end, before this callback of it
+
+
 def test_small_defects_help_unsafe_models_whole_epochs_and_huge_images(tmp_path, capsys):
     import warnings
 
