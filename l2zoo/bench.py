@@ -24,7 +24,7 @@ import numpy as np
 from l2zoo import backends
 from l2zoo.backends import ONE_DEVICE, check_installed
 from l2zoo.data import load_arrays, load_dataset
-from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS
+from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION
 from l2zoo.presets import load_preset
 from l2zoo.roofline import flops_per_example
 from l2zoo.training import (
@@ -106,7 +106,7 @@ def zoo_runner(
     jit_compile: bool | str = JIT_COMPILE,
     train_size: int | None = None,
     epochs: int = 5,
-    unrolled_steps: int = UNROLLED_STEPS,
+    unrolled_steps: int | None = None,
     pipeline: bool = False,
     precision: str = "float32",
     **overrides: Any,

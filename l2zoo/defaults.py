@@ -12,8 +12,11 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 STEPS_PER_EXECUTION = 128
 # Steps per iteration of that call's loop (Keras' `unrolled_steps_per_execution`, TensorFlow
 # backend): 4 trained the seed MLP 6.6% faster (2.70x -> 2.87x a default `fit`), the other
-# families 1-5% faster, and costs 1-13 s more tracing once per run (most for the transformer).
+# families 1-5% faster, and costs 1-13 s more tracing once per run (most for the transformer;
+# about 1 s for a small MLP or CNN, 2026-12-03). So only runs of UNROLL_FROM_STEPS optimizer
+# steps or more unroll (18 s of the seed MLP at 5% faster repays 1 s); shorter ones run one.
 UNROLLED_STEPS = 4
+UNROLL_FROM_STEPS = 4000
 JIT_COMPILE = "auto"
 # The last share of the training set that compare, sweep and early stopping validate on when
 # no split is given: selection never looks at the test set.

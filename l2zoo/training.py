@@ -21,7 +21,13 @@ from l2zoo import auto, backends, interrupt, losses
 from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
-from l2zoo.defaults import JIT_COMPILE, STEPS_PER_EXECUTION, UNROLLED_STEPS, VALIDATION_SPLIT
+from l2zoo.defaults import (
+    JIT_COMPILE,
+    STEPS_PER_EXECUTION,
+    UNROLL_FROM_STEPS,
+    UNROLLED_STEPS,
+    VALIDATION_SPLIT,
+)
 from l2zoo.models import (
     build_model,
     check_model_arguments,
@@ -124,19 +130,23 @@ def build_for_run(
     global_batch: int,
     steps_per_execution: int,
     jit_compile: bool | str,
-    unrolled_steps: int = UNROLLED_STEPS,
+    unrolled_steps: int | None = None,
     **overrides: Any,
 ) -> keras.Model:
     """The zoo model for `data`, compiled for a run of `epochs` (the span of a 'cosine'
-    schedule); call it inside the placement's `scope()`."""
+    schedule); call it inside the placement's `scope()`. `unrolled_steps` by default:
+    UNROLLED_STEPS for a run of UNROLL_FROM_STEPS steps or more, else 1 (less tracing)."""
     net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
+    steps = epochs * (data.train_examples // global_batch)
+    if unrolled_steps is None:
+        unrolled_steps = UNROLLED_STEPS if steps >= UNROLL_FROM_STEPS else 1
     compile_model(
         net,
         preset,
         steps_per_execution=steps_per_execution,
         unrolled_steps=unrolled_steps,
         jit_compile=jit_compile,
-        decay_steps=epochs * (data.train_examples // global_batch),
+        decay_steps=steps,
         replicas=replicas,
     )
     return net

@@ -15,7 +15,7 @@ import pytest
 from conftest import run
 
 import l2zoo
-from l2zoo import load_dataset
+from l2zoo import load_dataset, training
 from l2zoo.cli import main
 from l2zoo.models import build_model
 from l2zoo.training import resolve_jit_compile, train
@@ -300,11 +300,13 @@ def test_early_stopping_ends_a_hopeless_run_and_tensorboard_writes_its_logs(tmp_
         assert list((tmp_path / "logs" / split).glob("events.out.tfevents.*"))
 
 
-def test_recommended_preset_augments_in_the_pipeline_and_decays_to_zero(mnist_dir):
+def test_recommended_preset_augments_in_the_pipeline_and_decays_to_zero(mnist_dir, monkeypatch):
+    monkeypatch.setattr(training, "UNROLL_FROM_STEPS", 62)  # this run's steps: it unrolls
+    data = load_dataset("mnist", data_dir=mnist_dir, train_size=2000)
     net, result = train(
         "mlp",
         "mlp_best",
-        load_dataset("mnist", data_dir=mnist_dir, train_size=2000),
+        data,
         epochs=2,
         validate_every_epoch=False,
         verbose=0,
@@ -315,6 +317,13 @@ def test_recommended_preset_augments_in_the_pipeline_and_decays_to_zero(mnist_di
     assert result["epochs_completed"] == 2 and "val_accuracy" not in result["epochs"]
     # 31 steps an epoch: not a multiple of the 4 steps unrolled per loop iteration.
     assert net.unrolled_steps_per_execution == 4
+    monkeypatch.setattr(training, "UNROLL_FROM_STEPS", 63)  # a step short: tracing would not pay
+    preset = l2zoo.load_preset("mlp_best")
+    shorter = training.build_for_run(
+        "mlp", preset, data, 1, epochs=2, global_batch=64, steps_per_execution=128,
+        jit_compile=False, units=(8,),
+    )  # fmt: skip
+    assert shorter.unrolled_steps_per_execution == 1
     assert int(net.optimizer.iterations) == 2 * (2000 // 64)
     assert float(net.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
     assert result["test"]["accuracy"] > 0.5  # 64% measured; chance is 10%
