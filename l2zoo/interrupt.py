@@ -36,6 +36,7 @@ def recorded() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        _received.clear()  # a later training in this process is not stopped by it
 
 
 def received() -> bool:
