@@ -17,6 +17,10 @@ STEPS_PER_EXECUTION = 128
 # steps or more unroll (18 s of the seed MLP at 5% faster repays 1 s); shorter ones run one.
 UNROLLED_STEPS = 4
 UNROLL_FROM_STEPS = 4000
+# Compiling with XLA costs about 1.5 s at the start of a small MLP's run; where XLA is faster
+# (1.35x the seed MLP's steps) that is repaid within about a thousand steps, so on TensorFlow
+# "auto" leaves XLA off for runs shorter than this.
+XLA_FROM_STEPS = 1000
 JIT_COMPILE = "auto"
 # The last share of the training set that compare, sweep and early stopping validate on when
 # no split is given: selection never looks at the test set.

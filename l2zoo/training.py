@@ -27,6 +27,7 @@ from l2zoo.defaults import (
     UNROLL_FROM_STEPS,
     UNROLLED_STEPS,
     VALIDATION_SPLIT,
+    XLA_FROM_STEPS,
 )
 from l2zoo.models import (
     build_model,
@@ -55,12 +56,15 @@ DATA_LOSS = "nll"
 DIVERGED_LOSS = 1e9
 
 
-def resolve_jit_compile(jit_compile: bool | str, replicas: int, model: keras.Model) -> bool:
-    """True or False; 'auto' as the backend answers it (`auto_jit_compile` in
-    `l2zoo.backends`: on TensorFlow XLA where it is faster, always on JAX, never on torch)."""
+def resolve_jit_compile(
+    jit_compile: bool | str, replicas: int, model: keras.Model, steps: int | None = None
+) -> bool:
+    """True or False; 'auto' as the backend answers it for a run of `steps` optimizer steps
+    (None: a long one) (`auto_jit_compile` in `l2zoo.backends`: on TensorFlow XLA where it
+    is faster and the run long enough to repay compiling, always on JAX, never on torch)."""
     if jit_compile != "auto":
         return bool(jit_compile)
-    return backends.current().auto_jit_compile(model, replicas)
+    return backends.current().auto_jit_compile(model, replicas, steps)
 
 
 def compile_model(
@@ -82,14 +86,14 @@ def compile_model(
     Keras' `loss` is the objective, cross-entropy plus the penalty (`model.losses`); the
     metric `nll` is the cross-entropy alone, the data loss every l2zoo report calls loss.
 
-    `jit_compile` 'auto' resolves for `replicas` (`resolve_jit_compile`); where it resolves
-    to no XLA, the model's `xla_batchnorm` lets the backend compile its batch norms alone
-    (`fit_scope` on TensorFlow)."""
+    `jit_compile` 'auto' resolves for `replicas` and `decay_steps` (`resolve_jit_compile`);
+    where it resolves to no XLA in a long run, the model's `xla_batchnorm` lets the backend
+    compile its batch norms alone (`fit_scope` on TensorFlow)."""
     if steps_per_execution is None:
         steps_per_execution = backends.current().steps_per_execution(
             backends.ONE_DEVICE, STEPS_PER_EXECUTION
         )
-    resolved = resolve_jit_compile(jit_compile, replicas, model)
+    resolved = resolve_jit_compile(jit_compile, replicas, model, decay_steps)
     preset = load_preset(preset)
     model.compile(
         optimizer=preset.make_optimizer(decay_steps),
@@ -98,7 +102,8 @@ def compile_model(
         jit_compile=resolved,
     )
     model.unrolled_steps_per_execution = unrolled_steps
-    model.xla_batchnorm = jit_compile == "auto" and not resolved and replicas == 1
+    long_run = decay_steps is None or decay_steps >= XLA_FROM_STEPS
+    model.xla_batchnorm = jit_compile == "auto" and not resolved and replicas == 1 and long_run
     return model
 
 

@@ -17,6 +17,7 @@ from conftest import run
 import l2zoo
 from l2zoo import load_dataset, training
 from l2zoo.cli import main
+from l2zoo.defaults import XLA_FROM_STEPS
 from l2zoo.models import build_model
 from l2zoo.training import resolve_jit_compile, train
 
@@ -343,6 +344,9 @@ def test_auto_jit_compile_on_a_cpu_leaves_xla_off_where_it_measured_slower(famil
     model = build_model(family, preset=preset)
     assert resolve_jit_compile("auto", 1, model) is xla
     assert resolve_jit_compile(True, 1, model) is True
+    # A run too short to repay compiling runs without XLA (TensorFlow, this test's backend).
+    assert resolve_jit_compile("auto", 1, model, XLA_FROM_STEPS) is xla
+    assert resolve_jit_compile("auto", 1, model, XLA_FROM_STEPS - 1) is False
 
 
 def test_batch_norm_alone_under_xla_trains_exactly_as_keras_runs_it():

@@ -41,7 +41,7 @@ def has_gpu() -> bool:
     return bool(_gpus())
 
 
-def auto_jit_compile(model: keras.Model, replicas: int) -> bool:
+def auto_jit_compile(model: keras.Model, replicas: int, steps: int | None) -> bool:
     """True: JAX always compiles with XLA (False would run eagerly)."""
     return True
 

@@ -30,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from l2zoo.backends import Placement, check_strategy
+from l2zoo.defaults import XLA_FROM_STEPS
 
 # `fit` takes the tf.data pipeline itself: no NumPy copies of the splits.
 FEEDS_ARRAYS = False
@@ -79,10 +80,13 @@ def has_gpu() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-def auto_jit_compile(model: keras.Model, replicas: int) -> bool:
-    """XLA with one replica (Keras turns it off under tf.distribute), except, on a machine
-    without a GPU, for a model with sliding convolutions or dropout: XLA's CPU backend runs
-    both slower than TensorFlow does."""
+def auto_jit_compile(model: keras.Model, replicas: int, steps: int | None) -> bool:
+    """XLA with one replica (Keras turns it off under tf.distribute) for a run of
+    XLA_FROM_STEPS steps or more (None: a long run), except, on a machine without a GPU, for
+    a model with sliding convolutions or dropout: XLA's CPU backend runs both slower than
+    TensorFlow does."""
+    if steps is not None and steps < XLA_FROM_STEPS:
+        return False
     slow_on_cpu = any(
         (
             isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D)

@@ -35,7 +35,7 @@ def has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def auto_jit_compile(model: keras.Model, replicas: int) -> bool:
+def auto_jit_compile(model: keras.Model, replicas: int, steps: int | None) -> bool:
     """False, eager PyTorch, as Keras' own 'auto' on torch (True is `torch.compile`)."""
     return False
 
