@@ -23,6 +23,7 @@ from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import (
     JIT_COMPILE,
+    SCORING_BATCH,
     STEPS_PER_EXECUTION,
     UNROLL_FROM_STEPS,
     UNROLLED_STEPS,
@@ -241,7 +242,8 @@ class Memorization(keras.callbacks.Callback):
         self.x, self.given, self.true, self.batch_size = x, given, true, batch_size
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        probabilities = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
+        batch = max(self.batch_size, SCORING_BATCH)
+        probabilities = self.model.predict(self.x, batch_size=batch, verbose=0)
         scores = memorization(probabilities.argmax(axis=-1), self.given, self.true)
         if logs is not None:
             logs.update({name: value for name, value in scores.items() if value is not None})
@@ -325,7 +327,8 @@ def _evaluate(
     in_memory = (arrays or data.arrays or {}).get(split)
     if in_memory is not None and not placement.multi_worker:
         x, y = in_memory if arrays is not None else scaled(*in_memory)
-        return classification_scores(net.predict(x, batch_size=global_batch, verbose=0), y)
+        batch = max(global_batch, SCORING_BATCH)
+        return classification_scores(net.predict(x, batch_size=batch, verbose=0), y)
     scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
     return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": None}
 
