@@ -1,6 +1,7 @@
 """A run is an artifact: its model evaluates and predicts as it did when trained; bad input
 fails fast with one line; the command line is quiet and quick."""
 
+import contextlib
 import gzip
 import json
 import re
@@ -193,14 +194,26 @@ def start_training(folder, mnist_dir, epochs, cwd):
         "--train-size", "3000", "--data-dir", str(mnist_dir),
         *(["--run-dir", str(folder)] if folder else []),
     ]  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "l2zoo", *argv],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with ctrl_c_as_at_a_terminal():  # the child inherits it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "l2zoo", *argv],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     return process, argv
+
+
+@contextlib.contextmanager
+def ctrl_c_as_at_a_terminal():
+    """Python's own Ctrl-C handler for a while: tests started in the background (a CI job)
+    ignore Ctrl-C, and a child would inherit that (exec resets caught signals, not ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.slow
@@ -256,7 +269,7 @@ def test_a_ctrl_c_that_python_drops_in_a_finalizer_still_stops_training(mnist, m
             Finalized()
 
     x, y = mnist["train"]
-    with interrupt.recorded(), pytest.raises(KeyboardInterrupt):
+    with ctrl_c_as_at_a_terminal(), interrupt.recorded(), pytest.raises(KeyboardInterrupt):
         l2zoo.train(
             "mlp",
             data=(x[:2000], y[:2000], x[:100], y[:100]),
