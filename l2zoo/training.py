@@ -237,13 +237,12 @@ class Memorization(keras.callbacks.Callback):
     not augmented) to every epoch's logs: accuracy on the changed examples against their
     given and their true labels, and on the clean ones."""
 
-    def __init__(self, x: np.ndarray, given: np.ndarray, true: np.ndarray, batch_size: int) -> None:
+    def __init__(self, x: np.ndarray, given: np.ndarray, true: np.ndarray) -> None:
         super().__init__()
-        self.x, self.given, self.true, self.batch_size = x, given, true, batch_size
+        self.x, self.given, self.true = x, given, true
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        batch = max(self.batch_size, SCORING_BATCH)
-        probabilities = self.model.predict(self.x, batch_size=batch, verbose=0)
+        probabilities = self.model.predict(self.x, batch_size=SCORING_BATCH, verbose=0)
         scores = memorization(probabilities.argmax(axis=-1), self.given, self.true)
         if logs is not None:
             logs.update({name: value for name, value in scores.items() if value is not None})
@@ -316,7 +315,6 @@ def _evaluate(
     net: keras.Model,
     data: Data,
     split: str,
-    global_batch: int,
     arrays: dict | None,
     placement: Placement,
 ) -> dict[str, float | None]:
@@ -327,8 +325,8 @@ def _evaluate(
     in_memory = (arrays or data.arrays or {}).get(split)
     if in_memory is not None and not placement.multi_worker:
         x, y = in_memory if arrays is not None else scaled(*in_memory)
-        batch = max(global_batch, SCORING_BATCH)
-        return classification_scores(net.predict(x, batch_size=batch, verbose=0), y)
+        probabilities = net.predict(x, batch_size=SCORING_BATCH, verbose=0)
+        return classification_scores(probabilities, y)
     scores = net.evaluate(getattr(data, split), verbose=0, return_dict=True)
     return {"loss": scores[DATA_LOSS], "accuracy": scores["accuracy"], "ece": None}
 
@@ -534,7 +532,7 @@ def train(
             preset.early_stopping,
             tensorboard,
             bool(preset.ema_momentum and validation),
-            _memorization(data, global_batch, placement),
+            _memorization(data, placement),
         )
         fitted = _fit(
             net,
@@ -773,13 +771,13 @@ def carve_split(preset: Preset, split: float, validate_every_epoch: bool) -> flo
     return chosen
 
 
-def _memorization(data: Data, global_batch: int, placement: Placement) -> Memorization | None:
+def _memorization(data: Data, placement: Placement) -> Memorization | None:
     """The memorization callback under label noise (training set in memory), else None; none
     under multi-worker training either, where predictions do not come back in order."""
     if data.true_train_labels is None or placement.multi_worker:
         return None
     x, given = scaled(*data.arrays["train"])
-    return Memorization(x, given, data.true_train_labels, global_batch)
+    return Memorization(x, given, data.true_train_labels)
 
 
 def _check_run_options(tensorboard: bool, run_dir: str | Path | None, precision: str) -> None:
@@ -833,7 +831,7 @@ def _fit(
         history = net.fit(**inputs, epochs=epochs, callbacks=[timer, *callbacks], verbose=verbose)
         _check_finite(history.history.get("loss", []), done)
         scores = {
-            split: _evaluate(net, data, split, global_batch, arrays, placement)
+            split: _evaluate(net, data, split, arrays, placement)
             for split, wanted in (
                 ("validation", data.validation is not None),
                 ("test", data.test is not None),
