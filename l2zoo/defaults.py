@@ -22,9 +22,10 @@ UNROLL_FROM_STEPS = 4000
 # "auto" leaves XLA off for runs shorter than this.
 XLA_FROM_STEPS = 1000
 # Examples per step where l2zoo scores a split with `predict` (the final scores, the
-# memorization curves), whatever the training batch; the probabilities do not depend on it. Keras traces the steps of one
-# `predict` call one after another, so 10,000 images at 64 a step (128 steps a call) took
-# 4.3 s to trace for a small CNN, at 1,024 (10 steps) 0.4 s (2026-12-03).
+# memorization curves), whatever the training batch; the probabilities do not depend on
+# it. Keras traces the steps of one `predict` call one after another, so 10,000 images at
+# 64 a step (128 steps a call) took 4.3 s to trace for a small CNN, at 1,024 (10 steps)
+# 0.4 s (2026-12-03).
 SCORING_BATCH = 1024
 JIT_COMPILE = "auto"
 # The last share of the training set that compare, sweep and early stopping validate on when
