@@ -75,6 +75,36 @@ def test_placement_of_dropout_and_batchnorm_follows_the_docstrings():
     assert model.get_layer("classifier").kernel.shape == (4 * 4 * 64, 10)
 
 
+def test_a_conv_stem_halves_the_image_before_the_patches_are_cut():
+    model = build_model(
+        "transformer",
+        (28, 28),
+        10,
+        "l2_batchnorm",
+        stem=(8, 16, 32),
+        patch_size=1,
+        dim=8,
+        depth=1,
+        num_heads=2,
+    )
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(c.filters, c.kernel_size, c.strides) for c in convs] == [
+        (8, (3, 3), (2, 2)),
+        (16, (3, 3), (2, 2)),
+        (32, (3, 3), (2, 2)),
+        (8, (1, 1), (1, 1)),
+    ]
+    # 28 -> 14 -> 7 -> 4 (stride 2, padding same), then 1x1 patches: 16 tokens of 8
+    assert model.get_layer("patch_embedding").output.shape == (None, 4, 4, 8)
+    embedding = next(layer for layer in model.layers if type(layer).__name__ == "PositionEmbedding")
+    assert embedding.output.shape == (None, 16, 8)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds[2:11] == ["Conv2D", "BatchNormalization", "Activation"] * 3
+    assert all(conv.kernel.regularizer is not None for conv in convs)
+    with pytest.raises(ValueError, match=r"after the stem's 1 halvings \(14x14\) are multiples"):
+        build_model("transformer", stem=8, patch_size=4)
+
+
 def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
     preset = load_preset("l2_batchnorm", apply_to=["kernel", "bias", "norm", "embedding"])
     model = build_model("transformer", (8, 8), 3, preset, patch_size=4, dim=8, depth=1, num_heads=2)
@@ -100,6 +130,7 @@ def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():
             r"multiples of patch_size=7; got \(30, 30, 1\)",
         ),
         (lambda: build_model("transformer", dim=10), r"dim=10 must be a multiple of num_heads=4"),
+        (lambda: build_model("transformer", stem=(8, 0)), r"stem must be positive integers"),
         (
             lambda: build_model("cnn", padding="causal"),
             r"padding must be 'same' or 'valid'; got 'causal'",

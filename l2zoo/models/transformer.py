@@ -9,6 +9,7 @@ import keras
 
 from l2zoo.models.blocks import (
     check_input,
+    check_sizes,
     classifier,
     dropout,
     kernel_options,
@@ -30,19 +31,31 @@ def build_transformer(
     depth: int = 4,
     num_heads: int = 4,
     mlp_dim: int = 128,
+    stem: int | tuple[int, ...] = (),
     **overrides: Any,
 ) -> keras.Model:
-    """Patch embedding -> position embedding -> `depth` pre-norm encoder blocks -> mean -> softmax.
+    """Conv stem? -> patch embedding -> position embedding -> `depth` pre-norm encoder blocks ->
+    mean -> softmax.
+
+    `stem` puts convolutions before the patches, one per entry (3x3, stride 2, BatchNorm? ->
+    ReLU), as in Xiao et al. 2021 ("Early convolutions help transformers see better"); the
+    patches are then cut from the map they leave, so `stem=(32, 64, 128), patch_size=1` turns
+    a 28x28 image into 4x4 tokens, as many as 7x7 patches give.
 
     Each block is ``x + Dropout?(MHA(LN(x)))`` then ``x + Dropout?(MLP(LN(x)))``; dropout also
     acts on the attention weights and before the classifier. Batch norm, when the preset asks,
     follows the patch-embedding convolution (layer norm stays in the blocks).
     """
     shape = check_input("build_transformer", input_shape, num_classes)
-    if len(shape) not in (2, 3) or shape[0] % patch_size or shape[1] % patch_size:
+    stem = check_sizes("build_transformer", "stem", stem, allow_empty=True)
+    sides = shape[:2]
+    for _ in stem:  # each stride-2 convolution halves a side, rounding up
+        sides = tuple(-(-side // 2) for side in sides)
+    if len(shape) not in (2, 3) or sides[0] % patch_size or sides[1] % patch_size:
+        after = f" after the stem's {len(stem)} halvings ({sides[0]}x{sides[1]})" if stem else ""
         raise ValueError(
             f"build_transformer: input_shape must be an image (height, width[, channels]) whose "
-            f"sides are multiples of patch_size={patch_size}; got {input_shape!r}"
+            f"sides{after} are multiples of patch_size={patch_size}; got {input_shape!r}"
         )
     if dim % num_heads:
         raise ValueError(
@@ -53,11 +66,21 @@ def build_transformer(
     inputs = keras.Input(shape)
     x = keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 2 else inputs
     patch_regularizers = kernel_options(preset, kernel_axis=[0, 1, 2])
+    for width in stem:
+        conv = keras.layers.Conv2D(
+            width,
+            3,
+            strides=2,
+            padding="same",
+            use_bias=not preset.batchnorm,
+            **patch_regularizers,
+        )
+        x = normalized(x, conv, preset, "relu")
     patches = keras.layers.Conv2D(
         dim, patch_size, strides=patch_size, name="patch_embedding", **patch_regularizers
     )
     x = normalized(x, patches, preset)
-    x = keras.layers.Reshape(((shape[0] // patch_size) * (shape[1] // patch_size), dim))(x)
+    x = keras.layers.Reshape(((sides[0] // patch_size) * (sides[1] // patch_size), dim))(x)
     x = PositionEmbedding(preset.regularizer("embedding"))(x)
     for block in range(depth):
         # Stochastic depth as DeiT: the drop-path rate grows linearly to the last block's.
