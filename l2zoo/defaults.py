@@ -27,6 +27,12 @@ XLA_FROM_STEPS = 1000
 # 64 a step (128 steps a call) took 4.3 s to trace for a small CNN, at 1,024 (10 steps)
 # 0.4 s (2026-12-03).
 SCORING_BATCH = 1024
+# What a batch norm's moving averages may keep of their starting values (mean 0, variance 1)
+# at the end of a run. Keras' momentum 0.99 keeps 0.99**168 = 18% after 168 steps: against
+# a true variance of 0.005 (a first convolution over pixels in [0, 1]) that left a 2-epoch
+# ViT with a conv stem at 15% accuracy in inference, 85% with the batch's own statistics
+# (2026-12-03). So short runs get a lower momentum; from 917 steps on, Keras' 0.99.
+BATCHNORM_LEFTOVER = 1e-4
 JIT_COMPILE = "auto"
 # The last share of the training set that compare, sweep and early stopping validate on when
 # no split is given: selection never looks at the test set.

@@ -22,6 +22,7 @@ from l2zoo.backends import Placement
 from l2zoo.checks import early_stopping_split, whole_number
 from l2zoo.data import Data, as_data, augmented, from_arrays, mixed, one_hot
 from l2zoo.defaults import (
+    BATCHNORM_LEFTOVER,
     JIT_COMPILE,
     SCORING_BATCH,
     STEPS_PER_EXECUTION,
@@ -155,7 +156,17 @@ def build_for_run(
         decay_steps=steps,
         replicas=replicas,
     )
+    forget_initial_statistics(net, steps)
     return net
+
+
+def forget_initial_statistics(net: keras.Model, steps: int) -> None:
+    """Lowers each batch norm's momentum (never raises it) so that after `steps` updates its
+    moving mean and variance keep at most BATCHNORM_LEFTOVER of their starting values."""
+    momentum = BATCHNORM_LEFTOVER ** (1 / max(steps, 1))
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = min(layer.momentum, momentum)
 
 
 def training_batches(data: Data, preset: Preset) -> Any:

@@ -374,6 +374,27 @@ def test_batch_norm_alone_under_xla_trains_exactly_as_keras_runs_it():
         np.testing.assert_allclose(fused, unfused, rtol=1e-3, atol=1e-4)  # moving stats too
 
 
+def test_a_short_run_s_batch_norms_forget_their_starting_statistics(mnist_dir):
+    data = load_dataset("mnist", data_dir=mnist_dir, train_size=1000)
+    net, result = train(
+        "cnn", "batchnorm", data, epochs=2, validate_every_epoch=False, verbose=0,
+        model_args={"filters": (8, 16)},
+    )  # fmt: skip
+    norms = [layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    steps = int(net.optimizer.iterations)
+    assert steps == 2 * (1000 // 64) and len(norms) == 2
+    # momentum ** steps == 1e-4: what is left of the starting mean 0 and variance 1
+    assert [layer.momentum for layer in norms] == pytest.approx([1e-4 ** (1 / steps)] * 2)
+    # Keras' 0.99 kept 74% of the starting variance here and scored 47% (measured); chance 10%
+    assert result["test"]["accuracy"] > 0.65  # 74% measured
+    # 62 * 15 = 930 steps, after which Keras' 0.99 keeps 9e-5: its momentum stays
+    longer = training.build_for_run(
+        "cnn", l2zoo.load_preset("batchnorm"), data, 1, epochs=62, global_batch=64,
+        steps_per_execution=128, jit_compile=False, filters=(8,),
+    )  # fmt: skip
+    assert [layer.momentum for layer in longer.layers if "batch_norm" in layer.name] == [0.99]
+
+
 def test_ema_momentum_ends_fit_on_the_moving_average_of_the_weights():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(256, 8)).astype("float32"), rng.integers(0, 3, 256)
