@@ -271,6 +271,9 @@ def test_a_named_variant_is_its_family_at_the_rows_sizes_under_its_preset():
     # The parameter counts of the README's results rows.
     assert build_model("cnn_reference", (28, 28, 1), 10, "cnn_best").count_params() == 322_474
     assert build_model("cnn_fashion", (28, 28, 1), 10, "cnn_best").count_params() == 751_946
+    preset, changes = default_preset("transformer_fashion")  # the stem's batch norms among them
+    vit = build_model("transformer_fashion", (28, 28, 1), 10, load_preset(preset, **changes))
+    assert vit.count_params() == 237_546
     assert build_model("cnn_fashion", (28, 28, 1), 10, "none", filters=(8, 16)).count_params() < (
         100_000  # an argument overrides the variant's size
     )
