@@ -101,7 +101,7 @@ def test_a_conv_stem_halves_the_image_before_the_patches_are_cut():
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds[2:11] == ["Conv2D", "BatchNormalization", "Activation"] * 3
     assert all(conv.kernel.regularizer is not None for conv in convs)
-    with pytest.raises(ValueError, match=r"after the stem's 1 halvings \(14x14\) are multiples"):
+    with pytest.raises(ValueError, match=r"after the stem \(14x14\) are multiples of patch_size=4"):
         build_model("transformer", stem=8, patch_size=4)
 
 

@@ -52,7 +52,7 @@ def build_transformer(
     for _ in stem:  # each stride-2 convolution halves a side, rounding up
         sides = tuple(-(-side // 2) for side in sides)
     if len(shape) not in (2, 3) or sides[0] % patch_size or sides[1] % patch_size:
-        after = f" after the stem's {len(stem)} halvings ({sides[0]}x{sides[1]})" if stem else ""
+        after = f" after the stem ({sides[0]}x{sides[1]})" if stem else ""
         raise ValueError(
             f"build_transformer: input_shape must be an image (height, width[, channels]) whose "
             f"sides{after} are multiples of patch_size={patch_size}; got {input_shape!r}"
