@@ -142,7 +142,8 @@ def build_for_run(
 ) -> keras.Model:
     """The zoo model for `data`, compiled for a run of `epochs` (the span of a 'cosine'
     schedule); call it inside the placement's `scope()`. `unrolled_steps` by default:
-    UNROLLED_STEPS for a run of UNROLL_FROM_STEPS steps or more, else 1 (less tracing)."""
+    UNROLLED_STEPS for a run of UNROLL_FROM_STEPS steps or more, else 1 (less tracing). Its
+    batch norms forget their starting statistics within the run (`forget_initial_statistics`)."""
     net = build_model(model, data.input_shape, data.num_classes, preset, **overrides)
     steps = epochs * (data.train_examples // global_batch)
     if unrolled_steps is None:

@@ -100,9 +100,13 @@ def test_a_conv_stem_halves_the_image_before_the_patches_are_cut():
     assert embedding.output.shape == (None, 16, 8)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds[2:11] == ["Conv2D", "BatchNormalization", "Activation"] * 3
+    assert [model.get_layer(f"stem_conv_{i}").filters for i in (1, 2, 3)] == [8, 16, 32]
+    assert {layer.activation.__name__ for layer in model.layers[4:11:3]} == {"relu"}
     assert all(conv.kernel.regularizer is not None for conv in convs)
     with pytest.raises(ValueError, match=r"after the stem \(14x14\) are multiples of patch_size=4"):
         build_model("transformer", stem=8, patch_size=4)
+    with pytest.raises(ValueError, match=r"must be an image .* after the stem \(392\)"):
+        build_model("transformer", (784,), 10, stem=8)
 
 
 def test_apply_to_reaches_biases_norms_and_position_embeddings_when_asked():

@@ -44,7 +44,7 @@ def build_transformer(
 
     Each block is ``x + Dropout?(MHA(LN(x)))`` then ``x + Dropout?(MLP(LN(x)))``; dropout also
     acts on the attention weights and before the classifier. Batch norm, when the preset asks,
-    follows the patch-embedding convolution (layer norm stays in the blocks).
+    follows each stem convolution and the patch embedding (layer norm stays in the blocks).
     """
     shape = check_input("build_transformer", input_shape, num_classes)
     stem = check_sizes("build_transformer", "stem", stem, allow_empty=True)
@@ -52,7 +52,7 @@ def build_transformer(
     for _ in stem:  # each stride-2 convolution halves a side, rounding up
         sides = tuple(-(-side // 2) for side in sides)
     if len(shape) not in (2, 3) or sides[0] % patch_size or sides[1] % patch_size:
-        after = f" after the stem ({sides[0]}x{sides[1]})" if stem else ""
+        after = f" after the stem ({'x'.join(map(str, sides))})" if stem else ""
         raise ValueError(
             f"build_transformer: input_shape must be an image (height, width[, channels]) whose "
             f"sides{after} are multiples of patch_size={patch_size}; got {input_shape!r}"
@@ -66,13 +66,14 @@ def build_transformer(
     inputs = keras.Input(shape)
     x = keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 2 else inputs
     patch_regularizers = kernel_options(preset, kernel_axis=[0, 1, 2])
-    for width in stem:
+    for index, width in enumerate(stem, 1):
         conv = keras.layers.Conv2D(
             width,
             3,
             strides=2,
             padding="same",
             use_bias=not preset.batchnorm,
+            name=f"stem_conv_{index}",
             **patch_regularizers,
         )
         x = normalized(x, conv, preset, "relu")
