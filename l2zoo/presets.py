@@ -369,7 +369,7 @@ class Preset:
 
         return keras.constraints.MaxNorm(self.max_norm, axis=axis) if self.max_norm else None
 
-    def augmentation(self) -> keras.Sequential | None:
+    def augmentation(self) -> keras.layers.Pipeline | None:
         """Random shifts, rotations, zooms, mirror images, elastic distortions and erased boxes
         of training images, or None.
 
@@ -411,7 +411,7 @@ class Preset:
                     seed=layer_seed(),
                 )
             )
-        return keras.Sequential(layers, name="augmentation") if layers else None
+        return keras.layers.Pipeline(layers, name="augmentation") if layers else None
 
     def make_optimizer(self, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
         """A fresh optimizer whose decoupled weight decay reaches only `apply_to` groups.

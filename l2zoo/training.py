@@ -486,6 +486,13 @@ def train(
     check_model_arguments(model, model_args, sizes_only=True)
     precision = resolve_precision(precision, model)
     preset = _run_preset(model, preset)
+    if preset.elastic and keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"elastic={preset.elastic}: the elastic distortion runs in the tf.data input "
+            f"pipeline on the tensorflow backend only; this run's backend is "
+            f"{keras.backend.backend()!r} (there, put l2zoo.elastic.RandomElasticDistortion "
+            "first in your own model)"
+        )
     if preset.auto_fields:  # a budget too small fails here, before any work
         auto.candidates(preset, auto.epochs_budget(auto_budget, epochs), epochs, seed)
     if workers:

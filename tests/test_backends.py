@@ -136,16 +136,23 @@ def test_a_model_saved_on_one_backend_predicts_the_same_on_the_other(
 
 
 @pytest.mark.parametrize(("backend", "model"), [("jax", "mlp"), ("torch", "cnn")])
-def test_cli_trains_on_a_backend_and_its_result_names_it(backend, model, tmp_path, mnist_dir):
-    done = run(
-        "-m", "l2zoo", "train", "--backend", backend, "--model", model, "--epochs", "1",
-        "--train-size", "1000", "--data-dir", mnist_dir, "--run-dir", tmp_path / "run",
-        cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+def test_cli_trains_augmented_on_a_backend_and_its_result_names_it(
+    backend, model, tmp_path, mnist_dir
+):
+    train = ["-m", "l2zoo", "train", "--backend", backend, "--model", model, "--epochs", "1",
+             "--train-size", "1000", "--data-dir", mnist_dir]  # fmt: skip
+    # Keras' image layers, run in the tf.data pipeline whatever the model's backend.
+    augment = ["--translate", "0.1", "--rotate", "0.03", "--zoom", "0.1", "--flip",
+               "--random-erasing", "0.25"]  # fmt: skip
+    done = run(*train, *augment, "--run-dir", tmp_path / "run", cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "test accuracy" in done.stdout and done.stderr == ""
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["config"]["backend"] == backend and result["test"]["accuracy"] > 0.3  # 10 classes
+    assert result["preset"]["flip"] and result["preset"]["random_erasing"] == 0.25
+    refused = run(*train, "--elastic", "0.05", "--run-dir", tmp_path / "elastic", cwd=tmp_path)
+    assert refused.returncode == 2 and "tensorflow backend only" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "elastic").exists()
 
 
 def test_backend_chosen_after_keras_is_imported_is_refused(capsys):
