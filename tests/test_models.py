@@ -274,11 +274,13 @@ def test_a_named_variant_is_its_family_at_the_rows_sizes_under_its_preset():
 
     # The parameter counts of the README's results rows.
     assert build_model("cnn_reference", (28, 28, 1), 10, "cnn_best").count_params() == 322_474
-    assert build_model("cnn_fashion", (28, 28, 1), 10, "cnn_best").count_params() == 751_946
+    assert build_model("cnn_fashion", (28, 28, 1), 10, "cnn_best").count_params() == 806_314
     preset, changes = default_preset("transformer_fashion")  # the stem's batch norms among them
     vit = build_model("transformer_fashion", (28, 28, 1), 10, load_preset(preset, **changes))
     assert vit.count_params() == 237_546
-    assert build_model("cnn_fashion", (28, 28, 1), 10, "none", filters=(8, 16)).count_params() < (
+    assert build_model(
+        "cnn_fashion", (28, 28, 1), 10, "none", filters=(8, 16, 16)
+    ).count_params() < (
         100_000  # an argument overrides the variant's size
     )
     assert variant("cnn").sizes == {} and default_preset("cnn") == ("l2", {})
@@ -289,7 +291,7 @@ def test_a_named_variant_is_its_family_at_the_rows_sizes_under_its_preset():
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 28, 28)).astype("float32"), rng.integers(0, 10, 64)
     net, result = l2zoo.train("cnn_fashion", data=(x, y), epochs=1, batch_size=32, verbose=0)
-    assert net.count_params() == 751_946 and result["config"]["model"] == "cnn_fashion"
+    assert net.count_params() == 806_314 and result["config"]["model"] == "cnn_fashion"
     assert result["preset"]["name"] == "cnn_best" and result["preset"]["flip"] is True
     assert (result["preset"]["translate"], result["preset"]["rotate"]) == (0.0, 0.0)
     with pytest.raises(ValueError, match="unknown model 'cnn_huge'; valid models: cnn, mlp"):
