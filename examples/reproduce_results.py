@@ -8,13 +8,14 @@ usage: python examples/reproduce_results.py {mlp,cnn,transformer} [--seeds 0,1,2
 Each seed is `l2zoo train --model FAMILY_reference (FAMILY_fashion on Fashion-MNIST) --epochs E
 --batch-size B --seed S --no-validation`; results go to
 OUT/[DATASET-]FAMILY-E-batchB/seed-S/result.json (DATASET- for all but MNIST), and an
-interrupted run resumes.
+interrupted run resumes. A model trained on mirrored images is also scored with each test
+image's mirror image (`l2zoo evaluate RUN --flip`).
 """
 
 import argparse
 import statistics
 
-from l2zoo import epoch_line, load_dataset, train
+from l2zoo import epoch_line, evaluate, load_dataset, train
 
 # family -> epochs and batch size of the README table's rows (the CNN's batch was chosen on a
 # held-out 10% of the training images).
@@ -34,20 +35,21 @@ batch_size = BATCH_SIZE[args.family]
 model = f"{args.family}_{'fashion' if args.dataset == 'fashion_mnist' else 'reference'}"
 
 prefix = "" if args.dataset == "mnist" else f"{args.dataset.replace('/', '_')}-"
-accuracies, minutes, speeds = [], [], []
+accuracies, minutes, speeds, with_mirror = [], [], [], []
 for seed in args.seeds:
     print(
         f"l2zoo train --model {model} --dataset {args.dataset} --epochs {epochs} "
         f"--batch-size {batch_size} --seed {seed} --no-validation",
         flush=True,
     )
+    run_dir = f"{args.out}/{prefix}{args.family}-{epochs}-batch{batch_size}/seed-{seed}"
     _, result = train(
         model,
         data=load_dataset(args.dataset, data_dir=args.data_dir, batch_size=batch_size, seed=seed),
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
-        run_dir=f"{args.out}/{prefix}{args.family}-{epochs}-batch{batch_size}/seed-{seed}",
+        run_dir=run_dir,
         validate_every_epoch=False,  # the test set is scored once, at the end
         verbose=0,
         callbacks=[epoch_line()],
@@ -67,9 +69,23 @@ for seed in args.seeds:
         f"{speeds[-1]:.0f} samples/s",
         flush=True,
     )
-spread = f" ± {statistics.stdev(accuracies):.2f}" if len(accuracies) > 1 else ""
+    if result["preset"]["flip"]:
+        mirror = evaluate(run_dir, data_dir=args.data_dir, flip=True)
+        with_mirror.append(100 * mirror["accuracy"])
+        print(
+            f"seed {seed}, each test image with its mirror image: test accuracy "
+            f"{with_mirror[-1]:.2f}%, test loss {mirror['loss']:.4f} (cross-entropy)",
+            flush=True,
+        )
+
+
+def summary(values: list[float]) -> str:
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.2f}%{spread}"
+
+
 print(
-    f"{args.family}: test accuracy {statistics.mean(accuracies):.2f}%{spread} over seeds "
-    f"{args.seeds}; {statistics.mean(minutes):.1f} min and "
-    f"{statistics.mean(speeds):.0f} samples/s per run"
+    f"{args.family}: test accuracy {summary(accuracies)} over seeds {args.seeds}"
+    + (f" ({summary(with_mirror)} with mirror images)" if with_mirror else "")
+    + f"; {statistics.mean(minutes):.1f} min and {statistics.mean(speeds):.0f} samples/s per run"
 )

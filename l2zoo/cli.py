@@ -330,6 +330,12 @@ def parser() -> argparse.ArgumentParser:
     )
     add_data_options(evaluate, default=None)
     evaluate.add_argument("--out", help="folder for the outputs (default: beside the model)")
+    evaluate.add_argument(
+        "--flip",
+        action="store_true",
+        help="score each image by the mean of the model's probabilities for it and for its "
+        "mirror image (for models trained on mirrored images)",
+    )
     evaluate.set_defaults(handler=handlers.evaluate_command)
     predict = _saved_model_command(
         commands,

@@ -205,14 +205,17 @@ def given_preset(args: argparse.Namespace) -> Preset:
 def evaluate_command(args: argparse.Namespace) -> None:
     from l2zoo.inference import evaluate
 
-    scores = evaluate(args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out)
+    scores = evaluate(
+        args.run, args.dataset, data_dir=args.data_dir, out_dir=args.out, flip=args.flip
+    )
     if "size_rule" in scores:
         print(scaling_text(scores["size_rule"]))
     searched = scores.get("auto")
     if searched:
         print(auto.describe(searched))
     print(
-        f"{scores['dataset']} test set, {scores['examples']} examples: loss "
+        f"{scores['dataset']} test set, {scores['examples']} examples"
+        f"{', each with its mirror image' if scores['flip'] else ''}: loss "
         f"{scores['loss']:.4f} (cross-entropy, no penalty), accuracy {scores['accuracy']:.2%}, "
         f"calibration error {scores['ece']:.4f}"
     )

@@ -12,7 +12,7 @@ import numpy as np
 
 from l2zoo import plots
 from l2zoo.atomic import write_json
-from l2zoo.data import load_dataset
+from l2zoo.data import load_dataset, mirrored
 from l2zoo.pictures import DIGIT_SETS, as_training_input, read_picture
 from l2zoo.presets import load_preset
 from l2zoo.runs import PRESET_FILE, check_output_dir, model_file, read_result
@@ -57,12 +57,15 @@ def evaluate(
     data_dir: str | Path | None = None,
     batch_size: int = 256,
     out_dir: str | Path | None = None,
+    flip: bool = False,
 ) -> dict[str, Any]:
     """Loss (the cross-entropy, without the penalty), accuracy, calibration error (ece),
     per-class accuracy and confusion matrix of a saved model on a test set.
 
-    `dataset` defaults to the one the run trained on (from its folder where it was). Writes
-    evaluation.json and confusion_matrix.png into `out_dir` (default: beside the model).
+    `dataset` defaults to the one the run trained on (from its folder where it was). `flip`
+    scores each image by the mean of the model's probabilities for it and for its mirror image,
+    the test-time side of training on mirrored images. Writes evaluation.json and
+    confusion_matrix.png into `out_dir` (default: beside the model).
     """
     result = read_result(path)
     config = result.get("config", {})
@@ -87,6 +90,8 @@ def evaluate(
         )
     labels = np.concatenate([y for _, y in data.test.as_numpy_iterator()])
     probabilities = model.predict(data.test, verbose=0)
+    if flip:
+        probabilities = (probabilities + model.predict(mirrored(data.test), verbose=0)) / 2
     scores = classification_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=-1)
     confusion = np.zeros((data.num_classes, data.num_classes), int)
@@ -97,6 +102,7 @@ def evaluate(
         "dataset": str(dataset),
         "data_source": data.source,
         "examples": int(len(labels)),
+        "flip": flip,
         **scores,
         "per_class_accuracy": [
             float(confusion[c, c] / counts[c]) if counts[c] else None

@@ -14,11 +14,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO, run
 from test_data import idx_bytes
 
 import l2zoo
 from l2zoo.cli import main
+from l2zoo.data import mirrored
 from l2zoo.inference import read_inputs
 from l2zoo.models import VARIANTS
 
@@ -67,6 +69,25 @@ def test_evaluate_reports_the_test_accuracy_the_run_recorded(trained_run, tmp_pa
     np.testing.assert_allclose(evaluation["per_class_accuracy"], per_class)
     assert f"accuracy {recorded['accuracy']:.2%}" in done.stdout
     assert (tmp_path / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_evaluate_with_flip_scores_each_image_with_its_mirror_image(trained_run, mnist, tmp_path):
+    images, labels = mnist["test"]
+    images = images[..., None] / np.float32(255)
+    model = l2zoo.load_model(trained_run)
+    plain, mirror = (model.predict(x, verbose=0) for x in (images, images[:, :, ::-1]))
+    both = (plain + mirror) / 2  # by hand: the mean of the two softmaxes, left-right mirror
+    evaluation = l2zoo.evaluate(trained_run, out_dir=tmp_path, flip=True)
+    assert evaluation["flip"] is True and evaluation["examples"] == 10000
+    assert evaluation["accuracy"] == pytest.approx(np.mean(both.argmax(1) == labels), abs=1e-6)
+    hand_loss = -np.mean(np.log(both[np.arange(10000), labels]))
+    assert evaluation["loss"] == pytest.approx(hand_loss, rel=1e-4)
+    plain_loss = -np.mean(np.log(plain[np.arange(10000), labels]))
+    assert abs(evaluation["loss"] - plain_loss) > 0.05  # mirrored digits: another score
+    flat = tf.data.Dataset.from_tensors((np.zeros((4, 784), "float32"), np.zeros(4, int)))
+    with pytest.raises(ValueError, match=r"flip mirrors images .*; the data has \(784,\)"):
+        mirrored(flat)
 
 
 @pytest.mark.slow
