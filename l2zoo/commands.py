@@ -150,8 +150,9 @@ def train_command(args: argparse.Namespace) -> None:
     args.run_dir = str(run_dir)  # what an interrupted run resumes from
     check_model_arguments(args.model, dict(args.model_arg), sizes_only=True)  # imports Keras
     from l2zoo.data import load_dataset
-    from l2zoo.training import carve_split, epoch_line, train
+    from l2zoo.training import carve_split, check_pipeline_backend, epoch_line, train
 
+    check_pipeline_backend(preset)  # before the data are read
     split = carve_split(preset, args.validation_split, args.validate_every_epoch)
     data = load_dataset(
         args.dataset,

@@ -151,14 +151,6 @@ def augmented(dataset: tf.data.Dataset, augmentation: Callable[..., Any]) -> tf.
     return dataset.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def mirrored(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Batches whose images (height, width[, channels]) are mirrored left to right."""
-    shape = tuple(dataset.element_spec[0].shape[1:])
-    if len(shape) not in (2, 3):
-        raise ValueError(f"flip mirrors images (height, width[, channels]); the data has {shape}")
-    return dataset.map(lambda x, y: (tf.reverse(x, axis=[2]), y))
-
-
 def one_hot(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
     """Batches with one-hot float labels, as MixUp and CutMix mix them."""
     return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)))

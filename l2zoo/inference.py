@@ -12,7 +12,7 @@ import numpy as np
 
 from l2zoo import plots
 from l2zoo.atomic import write_json
-from l2zoo.data import load_dataset, mirrored
+from l2zoo.data import load_dataset
 from l2zoo.pictures import DIGIT_SETS, as_training_input, read_picture
 from l2zoo.presets import load_preset
 from l2zoo.runs import PRESET_FILE, check_output_dir, model_file, read_result
@@ -78,6 +78,11 @@ def evaluate(
             data_dir = origin
     out = check_output_dir(out_dir or model_file(path).parent, "output folder")
     model = load_model(path)
+    if flip and len(model.input_shape) not in (3, 4):
+        raise ValueError(
+            f"flip mirrors images (height, width[, channels]); the model takes "
+            f"{model.input_shape[1:]}"
+        )
     data = load_dataset(dataset, data_dir=data_dir, batch_size=batch_size)
     if data.test is None:
         raise ValueError(f"dataset {dataset!r} has no test split to evaluate on")
@@ -88,10 +93,16 @@ def evaluate(
             f"the model takes {model.input_shape[1:]} and tells {model.output_shape[-1]} "
             f"classes, but {dataset!r} has {data.input_shape} and {data.num_classes}"
         )
-    labels = np.concatenate([y for _, y in data.test.as_numpy_iterator()])
-    probabilities = model.predict(data.test, verbose=0)
-    if flip:
-        probabilities = (probabilities + model.predict(mirrored(data.test), verbose=0)) / 2
+    labels, probabilities = [], []
+    # One pass, images and labels together: a streamed test set may come in another order
+    # each time it is read.
+    for images, batch_labels in data.test.as_numpy_iterator():
+        batch = model.predict_on_batch(images)
+        if flip:  # width is axis 2 of (batch, height, width[, channels])
+            batch = (batch + model.predict_on_batch(images[:, :, ::-1])) / 2
+        labels.append(batch_labels)
+        probabilities.append(keras.ops.convert_to_numpy(batch))
+    labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
     scores = classification_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=-1)
     confusion = np.zeros((data.num_classes, data.num_classes), int)

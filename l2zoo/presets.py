@@ -375,7 +375,8 @@ class Preset:
 
         Borders fill with 0 (MNIST's background). `l2zoo.train` applies it in the input
         pipeline, where Keras advises augmenting when training on a CPU, so the model stays
-        XLA-compilable; in your own `fit`, map a dataset through it or put it first in a model.
+        XLA-compilable; in your own `fit`, map a dataset through it (off TensorFlow, without
+        `elastic`, which runs in tf.data on TensorFlow only) or put it first in a model.
         """
         import keras
 

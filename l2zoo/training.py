@@ -170,6 +170,19 @@ def forget_initial_statistics(net: keras.Model, steps: int) -> None:
             layer.momentum = min(layer.momentum, momentum)
 
 
+def check_pipeline_backend(preset: Preset) -> None:
+    """Refuses `elastic` off TensorFlow: l2zoo's elastic distortion is a plain Keras layer, which
+    the tf.data pipeline runs only where Keras' backend is TensorFlow (Keras' own image layers
+    run there on every backend)."""
+    if preset.elastic and keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"elastic={preset.elastic}: the elastic distortion runs in the tf.data input "
+            f"pipeline on the tensorflow backend only; this run's backend is "
+            f"{keras.backend.backend()!r} (there, put l2zoo.elastic.RandomElasticDistortion "
+            "first in your own model)"
+        )
+
+
 def training_batches(data: Data, preset: Preset) -> Any:
     """The training set as `fit` takes it: through the preset's augmentation, if it has one,
     then mixed by MixUp / CutMix (with one-hot labels) if it asks."""
@@ -486,13 +499,7 @@ def train(
     check_model_arguments(model, model_args, sizes_only=True)
     precision = resolve_precision(precision, model)
     preset = _run_preset(model, preset)
-    if preset.elastic and keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            f"elastic={preset.elastic}: the elastic distortion runs in the tf.data input "
-            f"pipeline on the tensorflow backend only; this run's backend is "
-            f"{keras.backend.backend()!r} (there, put l2zoo.elastic.RandomElasticDistortion "
-            "first in your own model)"
-        )
+    check_pipeline_backend(preset)
     if preset.auto_fields:  # a budget too small fails here, before any work
         auto.candidates(preset, auto.epochs_budget(auto_budget, epochs), epochs, seed)
     if workers:

@@ -14,13 +14,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import REPO, run
 from test_data import idx_bytes
 
 import l2zoo
 from l2zoo.cli import main
-from l2zoo.data import mirrored
 from l2zoo.inference import read_inputs
 from l2zoo.models import VARIANTS
 
@@ -85,9 +83,14 @@ def test_evaluate_with_flip_scores_each_image_with_its_mirror_image(trained_run,
     assert evaluation["loss"] == pytest.approx(hand_loss, rel=1e-4)
     plain_loss = -np.mean(np.log(plain[np.arange(10000), labels]))
     assert abs(evaluation["loss"] - plain_loss) > 0.05  # mirrored digits: another score
-    flat = tf.data.Dataset.from_tensors((np.zeros((4, 784), "float32"), np.zeros(4, int)))
-    with pytest.raises(ValueError, match=r"flip mirrors images .*; the data has \(784,\)"):
-        mirrored(flat)
+    np.savez(tmp_path / "flat.npz", x_train=np.zeros((8, 5), "float32"), y_train=np.arange(8) % 2,
+             x_test=np.zeros((4, 5), "float32"), y_test=np.arange(4) % 2)  # fmt: skip
+    flat = tmp_path / "flat"
+    l2zoo.train(
+        "mlp", "none", tmp_path / "flat.npz", epochs=1, batch_size=4, run_dir=flat, verbose=0
+    )
+    with pytest.raises(ValueError, match=r"flip mirrors images .*; the model takes \(5,\)"):
+        l2zoo.evaluate(flat, flip=True)
 
 
 @pytest.mark.slow
