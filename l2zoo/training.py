@@ -174,12 +174,12 @@ def check_pipeline_backend(preset: Preset) -> None:
     """Refuses `elastic` off TensorFlow: l2zoo's elastic distortion is a plain Keras layer, which
     the tf.data pipeline runs only where Keras' backend is TensorFlow (Keras' own image layers
     run there on every backend)."""
-    if preset.elastic and keras.backend.backend() != "tensorflow":
+    if preset.elastic and not backends.current().PIPELINE_RUNS_KERAS_OPS:
         raise ValueError(
             f"elastic={preset.elastic}: the elastic distortion runs in the tf.data input "
             f"pipeline on the tensorflow backend only; this run's backend is "
-            f"{keras.backend.backend()!r} (there, put l2zoo.elastic.RandomElasticDistortion "
-            "first in your own model)"
+            f"{backends.name()!r} (there, put l2zoo.elastic.RandomElasticDistortion first in "
+            "your own model)"
         )
 
 

@@ -1,7 +1,8 @@
 """Keras' backends, one module each, every one answering the same questions: where to train
 (`place`), whether a GPU is there (`has_gpu`), whether 'auto' compiles with XLA
 (`auto_jit_compile`), how many steps one call runs (`steps_per_execution`), whether `fit` takes
-NumPy arrays (`FEEDS_ARRAYS`), what wraps `fit` (`fit_scope`), which versions to record
+NumPy arrays (`FEEDS_ARRAYS`), whether the tf.data pipeline runs a plain Keras layer
+(`PIPELINE_RUNS_KERAS_OPS`), what wraps `fit` (`fit_scope`), which versions to record
 (`versions`), which bench variants exist (`BENCH_VARIANTS`, `MODEL_VARIANTS`) and which
 formats `l2zoo export` writes (`EXPORTS`).
 

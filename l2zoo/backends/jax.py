@@ -14,6 +14,7 @@ import tensorflow as tf
 from l2zoo.backends import Placement, check_strategy
 
 FEEDS_ARRAYS = True
+PIPELINE_RUNS_KERAS_OPS = False
 # What feeding JAX from tf.data costs (JAX without jit runs eagerly: no other variants).
 BENCH_VARIANTS = {"tf.data input": {"pipeline": True}}
 MODEL_VARIANTS: dict[str, dict[str, Any]] = {}

@@ -34,6 +34,9 @@ from l2zoo.defaults import XLA_FROM_STEPS
 
 # `fit` takes the tf.data pipeline itself: no NumPy copies of the splits.
 FEEDS_ARRAYS = False
+# Whether tf.data runs a plain Keras layer (l2zoo's elastic distortion): Keras' ops are
+# TensorFlow's only here.
+PIPELINE_RUNS_KERAS_OPS = True
 # Bench variants of the seed network (`l2zoo bench --variants`) and of every other model.
 BENCH_VARIANTS = {
     "steps_per_execution=1 jit=False": {"steps_per_execution": 1, "jit_compile": False},

@@ -15,6 +15,7 @@ import torch
 from l2zoo.backends import Placement, check_strategy
 
 FEEDS_ARRAYS = True
+PIPELINE_RUNS_KERAS_OPS = False
 BENCH_VARIANTS = {"jit=True (torch.compile)": {"jit_compile": True}}
 MODEL_VARIANTS: dict[str, dict[str, Any]] = {}
 EXPORTS: tuple[str, ...] = ()  # `l2zoo export` runs on TensorFlow
