@@ -22,6 +22,13 @@ from l2zoo import epoch_line, evaluate, load_dataset, train
 EPOCHS = {"mlp": 30, "cnn": 20, "transformer": 30}
 BATCH_SIZE = {"mlp": 128, "cnn": 64, "transformer": 128}
 
+
+def summary(values: list[float]) -> str:
+    """'mean%' and, over several values, '± SD'."""
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.2f}%{spread}"
+
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("family", choices=sorted(EPOCHS))
 parser.add_argument("--seeds", default="0,1,2", type=lambda text: [int(s) for s in text.split(",")])
@@ -77,11 +84,6 @@ for seed in args.seeds:
             f"{with_mirror[-1]:.2f}%, test loss {mirror['loss']:.4f} (cross-entropy)",
             flush=True,
         )
-
-
-def summary(values: list[float]) -> str:
-    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
-    return f"{statistics.mean(values):.2f}%{spread}"
 
 
 print(

@@ -101,7 +101,7 @@ def evaluate(
         if flip:  # width is axis 2 of (batch, height, width[, channels])
             batch = (batch + model.predict_on_batch(images[:, :, ::-1])) / 2
         labels.append(batch_labels)
-        probabilities.append(keras.ops.convert_to_numpy(batch))
+        probabilities.append(batch)  # predict_on_batch returns NumPy on every backend
     labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
     scores = classification_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=-1)
