@@ -286,7 +286,13 @@ def test_a_named_variant_is_its_family_at_the_rows_sizes_under_its_preset():
     assert variant("cnn").sizes == {} and default_preset("cnn") == ("l2", {})
     assert default_preset("cnn_fashion") == (
         "cnn_best",
-        {"translate": 0.0, "rotate": 0.0, "flip": True},
+        {
+            "translate": 0.0,
+            "rotate": 0.0,
+            "flip": True,
+            "random_erasing": 0.25,
+            "label_smoothing": 0.1,
+        },
     )
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 28, 28)).astype("float32"), rng.integers(0, 10, 64)
